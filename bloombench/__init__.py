@@ -1,0 +1,3 @@
+"""bloombench: benchmark suite and reproducibility package for Bloom embeddings."""
+
+__version__ = "0.1.0"
