@@ -1,0 +1,72 @@
+"""Hash throughput: every family through ``hash_ids`` (numpy) and murmur3 on torch tensors.
+
+Targets (issue 5): vectorised murmur3 >= 100 M ids/s on one core; each C-library family >= 5 M ids/s;
+hashlib families >= 1 M ids/s. asv sets OMP_NUM_THREADS=1 and raises glibc's mmap/trim thresholds
+(asv.conf.json) so large temporaries are not returned to the OS and re-faulted between calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bloombench.hashing import available_hashes, get_hash, hash_ids, murmur3_32_torch
+
+from .common import DEVICES, best_seconds, require_device
+
+# Families that map a C or Python function over per-id keys: 1e7 ids would take seconds each.
+_PER_ELEMENT_LIMIT = 1_000_000
+
+
+def _ids(n: int) -> np.ndarray:
+    # Spread ids over the int64 range so no family benefits from small consecutive keys.
+    return (np.arange(n, dtype=np.int64) * 0x9E3779B1) ^ 0x5DEECE66D
+
+
+def _per_element(name: str) -> bool:
+    return name not in {"murmur3", "murmur3_int32", "murmur3_128", "multiplicative", "universal", "random"}
+
+
+class HashIds:
+    """``hash_ids`` over n ids for every family (numpy path)."""
+
+    params = (available_hashes(), [100_000, 1_000_000, 10_000_000])
+    param_names = ["hash", "n_ids"]
+
+    def setup(self, name: str, n: int) -> None:
+        if _per_element(name) and n > _PER_ELEMENT_LIMIT:
+            raise NotImplementedError("per-element family: capped at 1e6 ids to keep the suite short")
+        self.ids = _ids(n) if not get_hash(name).needs_vocab else np.arange(n, dtype=np.int64)
+        self.vocab = n if get_hash(name).needs_vocab else None
+        hash_ids(self.ids[:1000], seed=1, name=name, vocab_size=self.vocab)
+
+    def time_hash_ids(self, name: str, n: int) -> None:
+        hash_ids(self.ids, seed=1, name=name, vocab_size=self.vocab)
+
+    def track_mids_per_second(self, name: str, n: int) -> float:
+        seconds = best_seconds(lambda: hash_ids(self.ids, seed=1, name=name, vocab_size=self.vocab), repeat=3)
+        return n / seconds / 1e6
+
+    track_mids_per_second.unit = "M ids/s"
+
+
+class Murmur3Torch:
+    """Vectorised murmur3 on a torch tensor, on the device where the ids live."""
+
+    params = (DEVICES, [100_000, 10_000_000])
+    param_names = ["device", "n_ids"]
+
+    def setup(self, device: str, n: int) -> None:
+        self.device = require_device(device)
+        self.ids = torch.from_numpy(_ids(n)).to(self.device)
+        murmur3_32_torch(self.ids, 1)  # first call: CUDA context, kernel compilation, allocator
+
+    def time_murmur3_torch(self, device: str, n: int) -> None:
+        murmur3_32_torch(self.ids, 1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def track_mids_per_second(self, device: str, n: int) -> float:
+        return n / best_seconds(lambda: murmur3_32_torch(self.ids, 1), device=device) / 1e6
+
+    track_mids_per_second.unit = "M ids/s"
