@@ -1,0 +1,37 @@
+"""Interaction data: containers, filters, splits, dataset loaders and synthetic data."""
+
+from bloombench.data.datasets import (
+    ChecksumError,
+    DatasetNotFoundError,
+    available_datasets,
+    default_data_dir,
+    load_dataset,
+)
+from bloombench.data.filters import filter_min_interactions
+from bloombench.data.interactions import Interactions, SequenceInteractions, remap_ids
+from bloombench.data.parsing import MalformedDataError, RatingsFormat, parse_ratings
+from bloombench.data.splits import leave_last_out, random_split, temporal_split, user_split
+from bloombench.data.statistics import dataset_statistics
+from bloombench.data.synthetic import synthetic, zipf_rank_probabilities
+
+__all__ = [
+    "ChecksumError",
+    "DatasetNotFoundError",
+    "Interactions",
+    "MalformedDataError",
+    "RatingsFormat",
+    "SequenceInteractions",
+    "available_datasets",
+    "dataset_statistics",
+    "default_data_dir",
+    "filter_min_interactions",
+    "leave_last_out",
+    "load_dataset",
+    "parse_ratings",
+    "random_split",
+    "remap_ids",
+    "synthetic",
+    "temporal_split",
+    "user_split",
+    "zipf_rank_probabilities",
+]
