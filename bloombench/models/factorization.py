@@ -1,0 +1,249 @@
+"""Matrix factorization models (Spotlight's implicit and explicit factorization).
+
+Each model is a thin wrapper: a :class:`~bloombench.models.representations.BilinearNet`
+plus a ``batch_loss`` closure handed to the shared
+:func:`~bloombench.models.training.train` loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from bloombench.data.interactions import Interactions
+from bloombench.models.inputs import as_id_tensor, check_id_range, check_int
+from bloombench.models.losses import get_implicit_loss, regression_loss
+from bloombench.models.representations import BilinearNet, EmbeddingFactory
+from bloombench.models.sampling import sample_items
+from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
+
+__all__ = ["ExplicitFactorizationModel", "ImplicitFactorizationModel"]
+
+_PREDICT_CHUNK = 1 << 16
+
+
+class _FactorizationBase:
+    """State and helpers common to both factorization models."""
+
+    def __init__(
+        self, embedding_dim: int, embedding_factory: EmbeddingFactory | None
+    ) -> None:
+        embedding_dim = check_int(embedding_dim, "embedding_dim")
+        if embedding_factory is not None and not callable(embedding_factory):
+            raise TypeError(f"embedding_factory must be callable, got {type(embedding_factory).__name__}")
+        self.embedding_dim = embedding_dim
+        self.embedding_factory = embedding_factory
+        self.num_users: int | None = None
+        self.num_items: int | None = None
+        self.device: torch.device = torch.device("cpu")
+        self._net: BilinearNet | None = None
+
+    def _setup(self, interactions: Interactions, options: FitOptions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Build a fresh net for ``interactions`` and return its (user, item) id tensors."""
+        if not isinstance(interactions, Interactions):
+            raise TypeError(f"interactions must be an Interactions, got {type(interactions).__name__}")
+        if len(interactions) == 0:
+            raise ValueError("interactions is empty; nothing to fit")
+        self.num_users = int(interactions.num_users)
+        self.num_items = int(interactions.num_items)
+        check_id_range(interactions.user_ids, self.num_users, "interactions.user_ids")
+        check_id_range(interactions.item_ids, self.num_items, "interactions.item_ids")
+        self.device = options.device
+        net = seeded_init(
+            options.seed,
+            lambda: BilinearNet(
+                self.num_users, self.num_items, self.embedding_dim, self.embedding_factory, options.sparse
+            ),
+        )
+        self._net = net.to(self.device)
+        users = torch.as_tensor(interactions.user_ids, device=self.device)
+        items = torch.as_tensor(interactions.item_ids, device=self.device)
+        return users, items
+
+    def _require_fitted(self) -> BilinearNet:
+        if self._net is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        return self._net
+
+
+class ImplicitFactorizationModel(_FactorizationBase):
+    """Factorization for implicit feedback trained with sampled negatives.
+
+    Parameters
+    ----------
+    loss : str
+        "pointwise", "bpr", "hinge" or "adaptive_hinge" (see
+        :mod:`bloombench.models.losses`).
+    embedding_dim : int
+        Latent dimension.
+    embedding_factory : EmbeddingFactory, optional
+        Builds the user and item tables; default full tables.
+    n_negatives : int
+        Negatives per positive for "adaptive_hinge" (the others use one).
+
+    Notes
+    -----
+    Negatives are drawn uniformly from all items, so they may occasionally be
+    items the user did interact with (as in Spotlight).
+    """
+
+    def __init__(
+        self,
+        loss: str = "bpr",
+        embedding_dim: int = 32,
+        embedding_factory: EmbeddingFactory | None = None,
+        n_negatives: int = 5,
+    ) -> None:
+        super().__init__(embedding_dim, embedding_factory)
+        self._loss_fn = get_implicit_loss(loss)
+        n_negatives = check_int(n_negatives, "n_negatives")
+        self.loss = loss
+        self.n_negatives = n_negatives if loss == "adaptive_hinge" else 1
+
+    def fit(
+        self,
+        interactions: Interactions,
+        *,
+        epochs: int = 10,
+        batch_size: int = 256,
+        lr: float = 1e-2,
+        l2: float = 0.0,
+        optimizer: str = "adam",
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        progress: bool = False,
+        callback: Callable[[int, FitHistory], None] | None = None,
+    ) -> FitHistory:
+        """Fit from scratch (each call re-initialises the net from ``seed``).
+
+        Parameters
+        ----------
+        interactions : Interactions
+            Observed (user, item) pairs; ratings are ignored.
+        epochs, batch_size, lr, l2, optimizer, device, seed, progress
+            See :class:`~bloombench.models.training.FitOptions`.
+        callback : callable, optional
+            ``callback(epoch, history)`` after each epoch.
+
+        Returns
+        -------
+        FitHistory
+        """
+        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
+        users, items = self._setup(interactions, options)
+        net, num_items, n_neg, loss_fn = self._net, self.num_items, self.n_negatives, self._loss_fn
+        adaptive = self.loss == "adaptive_hinge"
+
+        def batch_loss(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+            batch_users, batch_items = batch
+            positive = net(batch_users, batch_items)
+            shape = (n_neg, len(batch_users)) if adaptive else (len(batch_users),)
+            negative = net(batch_users, sample_items(num_items, shape, generator=generator))
+            return loss_fn(positive, negative)
+
+        return train(net, (users, items), batch_loss, options, callback=callback, desc=type(self).__name__)
+
+    @torch.no_grad()
+    def predict_scores(self, user_ids: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Scores of every item for each user.
+
+        Parameters
+        ----------
+        user_ids : torch.LongTensor or array-like
+            Users to score (moved to the model's device if needed).
+
+        Returns
+        -------
+        torch.Tensor
+            float tensor ``(len(user_ids), num_items)`` on the model's device;
+            nothing is excluded (evaluation removes training items).
+        """
+        net = self._require_fitted()
+        net.eval()
+        return net.score_all(as_id_tensor(user_ids, self.num_users, self.device, "user_ids"))
+
+
+class ExplicitFactorizationModel(_FactorizationBase):
+    """Factorization regressing explicit ratings with the squared error.
+
+    Parameters
+    ----------
+    embedding_dim : int
+        Latent dimension.
+    embedding_factory : EmbeddingFactory, optional
+        Builds the user and item tables; default full tables.
+    """
+
+    def __init__(self, embedding_dim: int = 32, embedding_factory: EmbeddingFactory | None = None) -> None:
+        super().__init__(embedding_dim, embedding_factory)
+
+    def fit(
+        self,
+        interactions: Interactions,
+        *,
+        epochs: int = 10,
+        batch_size: int = 256,
+        lr: float = 1e-2,
+        l2: float = 0.0,
+        optimizer: str = "adam",
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        progress: bool = False,
+        callback: Callable[[int, FitHistory], None] | None = None,
+    ) -> FitHistory:
+        """Fit from scratch on ``interactions.ratings``; arguments as
+        :meth:`ImplicitFactorizationModel.fit`.
+
+        Raises
+        ------
+        ValueError
+            If ``interactions`` has no ratings or a rating is not finite.
+        """
+        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
+        if getattr(interactions, "ratings", None) is None:
+            raise ValueError("ExplicitFactorizationModel needs interactions with ratings, got ratings=None")
+        if not np.all(np.isfinite(interactions.ratings)):
+            raise ValueError("interactions.ratings contains NaN or infinite values")
+        users, items = self._setup(interactions, options)
+        ratings = torch.as_tensor(interactions.ratings, dtype=torch.float32, device=self.device)
+        net = self._net
+
+        def batch_loss(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+            batch_users, batch_items, batch_ratings = batch
+            return regression_loss(batch_ratings, net(batch_users, batch_items))
+
+        return train(
+            net, (users, items, ratings), batch_loss, options, callback=callback, desc=type(self).__name__
+        )
+
+    @torch.no_grad()
+    def predict(self, user_ids: object, item_ids: object) -> np.ndarray:
+        """Predicted ratings of (user, item) pairs.
+
+        Parameters
+        ----------
+        user_ids, item_ids : array-like or torch.Tensor
+            Same shape ``(n,)``.
+
+        Returns
+        -------
+        np.ndarray
+            float32 ``(n,)``.
+        """
+        net = self._require_fitted()
+        net.eval()
+        users = as_id_tensor(user_ids, self.num_users, self.device, "user_ids").reshape(-1)
+        items = as_id_tensor(item_ids, self.num_items, self.device, "item_ids").reshape(-1)
+        if users.shape != items.shape:
+            raise ValueError(
+                f"user_ids and item_ids must have the same length, got {len(users)} and {len(items)}"
+            )
+        chunks = [
+            net(users[i : i + _PREDICT_CHUNK], items[i : i + _PREDICT_CHUNK]).cpu()
+            for i in range(0, len(users), _PREDICT_CHUNK)
+        ]
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return torch.cat(chunks).numpy().astype(np.float32, copy=False)

@@ -1,0 +1,166 @@
+"""Next-item sequence model (Spotlight's ``ImplicitSequenceModel``).
+
+Training scores, at every position ``t`` of each left-padded sequence, the
+item at ``t`` against sampled negatives, using the representation of the items
+before ``t``; padding positions are masked out of the loss and negatives are
+drawn from ``[1, num_items)`` so the padding id is never a negative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from bloombench.data.interactions import SequenceInteractions
+from bloombench.models.inputs import as_id_tensor, check_id_range, check_int
+from bloombench.models.losses import get_implicit_loss
+from bloombench.models.representations import (
+    PADDING_IDX,
+    EmbeddingFactory,
+    SequenceNet,
+    make_sequence_net,
+)
+from bloombench.models.sampling import sample_items
+from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
+
+__all__ = ["ImplicitSequenceModel"]
+
+REPRESENTATIONS = ("pooling", "lstm", "cnn")
+
+
+class ImplicitSequenceModel:
+    """Predict the next item of a sequence from the items before it.
+
+    Parameters
+    ----------
+    representation : str
+        "pooling" (mean of item embeddings), "lstm" or "cnn" (causal convolution).
+    loss : str
+        "pointwise", "bpr", "hinge" or "adaptive_hinge".
+    embedding_dim : int
+        Item embedding and representation size.
+    embedding_factory : EmbeddingFactory, optional
+        Builds the item table (called with ``padding_idx=0``); default full table.
+    n_negatives : int
+        Negatives per position for "adaptive_hinge" (the others use one).
+
+    Attributes
+    ----------
+    num_items : int
+        Size of the item id space including padding id 0 (set by :meth:`fit`).
+    num_users : int
+        Number of distinct users in the training sequences' id space
+        (``max(user_ids) + 1``); the net itself has no user parameters.
+    """
+
+    def __init__(
+        self,
+        representation: str = "lstm",
+        loss: str = "bpr",
+        embedding_dim: int = 32,
+        embedding_factory: EmbeddingFactory | None = None,
+        n_negatives: int = 5,
+    ) -> None:
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+        self._loss_fn = get_implicit_loss(loss)
+        embedding_dim = check_int(embedding_dim, "embedding_dim")
+        n_negatives = check_int(n_negatives, "n_negatives")
+        if embedding_factory is not None and not callable(embedding_factory):
+            raise TypeError(f"embedding_factory must be callable, got {type(embedding_factory).__name__}")
+        self.representation = representation
+        self.loss = loss
+        self.embedding_dim = embedding_dim
+        self.embedding_factory = embedding_factory
+        self.n_negatives = n_negatives if loss == "adaptive_hinge" else 1
+        self.num_users: int | None = None
+        self.num_items: int | None = None
+        self.device: torch.device = torch.device("cpu")
+        self._net: SequenceNet | None = None
+
+    def fit(
+        self,
+        sequences: SequenceInteractions,
+        *,
+        epochs: int = 10,
+        batch_size: int = 256,
+        lr: float = 1e-2,
+        l2: float = 0.0,
+        optimizer: str = "adam",
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        progress: bool = False,
+        callback: Callable[[int, FitHistory], None] | None = None,
+    ) -> FitHistory:
+        """Fit from scratch (each call re-initialises the net from ``seed``).
+
+        Parameters
+        ----------
+        sequences : SequenceInteractions
+            Left-padded windows; ``batch_size`` counts windows.
+        epochs, batch_size, lr, l2, optimizer, device, seed, progress
+            See :class:`~bloombench.models.training.FitOptions`.
+        callback : callable, optional
+            ``callback(epoch, history)`` after each epoch.
+
+        Returns
+        -------
+        FitHistory
+        """
+        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
+        if not isinstance(sequences, SequenceInteractions):
+            raise TypeError(f"sequences must be a SequenceInteractions, got {type(sequences).__name__}")
+        if len(sequences) == 0:
+            raise ValueError("sequences is empty; nothing to fit")
+        num_items = int(sequences.num_items)
+        check_id_range(sequences.sequences, num_items, "sequences.sequences")
+        self.num_items = num_items
+        self.num_users = int(sequences.user_ids.max()) + 1
+        self.device = options.device
+        net = seeded_init(
+            options.seed,
+            lambda: make_sequence_net(
+                self.representation, num_items, self.embedding_dim, self.embedding_factory, options.sparse
+            ),
+        )
+        self._net = net = net.to(self.device)
+        data = torch.as_tensor(sequences.sequences, device=self.device)
+        loss_fn, n_neg = self._loss_fn, self.n_negatives
+        adaptive = self.loss == "adaptive_hinge"
+
+        def batch_loss(batch_data: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+            (batch,) = batch_data
+            states, _ = net.user_representation(batch)
+            positive = net(states, batch)
+            shape = (n_neg, *batch.shape) if adaptive else batch.shape
+            negatives = sample_items(num_items, shape, generator=generator, padding_idx=PADDING_IDX)
+            negative = net(states, negatives)
+            return loss_fn(positive, negative, batch != PADDING_IDX)
+
+        return train(net, (data,), batch_loss, options, callback=callback, desc=type(self).__name__)
+
+    @torch.no_grad()
+    def predict_sequence_scores(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Scores of every item id as the next item after each sequence.
+
+        Parameters
+        ----------
+        sequences : torch.LongTensor or array-like
+            ``(n, L)`` left-padded, shifted ids as in
+            :class:`~bloombench.data.SequenceInteractions`; ``L`` may differ
+            from the training length.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, num_items)`` on the model's device; column 0 is the padding id.
+        """
+        if self._net is None:
+            raise RuntimeError("ImplicitSequenceModel is not fitted; call fit() first")
+        batch = as_id_tensor(sequences, self.num_items, self.device, "sequences")
+        if batch.dim() != 2:
+            raise ValueError(f"sequences must have shape (n, L), got {tuple(batch.shape)}")
+        self._net.eval()
+        _, final = self._net.user_representation(batch)
+        return self._net.score_all(final)

@@ -1,0 +1,321 @@
+"""The one training loop shared by every model, with its options and history.
+
+A model supplies its network, its training data as tensors on the model's
+device (one row per example) and a ``batch_loss(batch, generator)`` closure
+that computes the loss of one minibatch; :func:`train` does everything else:
+seeded shuffling, slicing into minibatches, optimizer construction, timing and
+the NaN guard.
+
+Optimizers (``optimizer=``):
+
+``"adam"``
+    ``torch.optim.Adam(weight_decay=l2)`` over all parameters, dense tables
+    (Spotlight's setting, used by the anchors).
+``"adam-sparse"``
+    Embedding tables are built with ``sparse=True``; every parameter that
+    receives a *sparse* gradient is optimised by ``torch.optim.SparseAdam``,
+    which supports **no weight decay** (``l2`` does not apply to those tables),
+    and the rest (biases, LSTM/CNN weights) by ``Adam(weight_decay=l2)``.
+    Adam's moment estimates then only decay for the rows seen in a batch
+    ("lazy Adam"), so results differ slightly from ``"adam"``.
+``"adagrad"``, ``"sgd"``
+    ``torch.optim.Adagrad`` / ``torch.optim.SGD`` with ``weight_decay=l2``,
+    dense tables.
+
+Which parameters are sparse is decided from the gradients of the first batch
+(falling back to a module attribute ``sparse=True`` for parameters without a
+gradient then), never from the type of the embedding layer.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from bloombench.models.inputs import check_int
+
+__all__ = [
+    "OPTIMIZERS",
+    "FitHistory",
+    "FitOptions",
+    "resolve_device",
+    "seeded_init",
+    "train",
+]
+
+OPTIMIZERS = ("adam", "adam-sparse", "adagrad", "sgd")
+
+BatchLoss = Callable[[tuple[torch.Tensor, ...], torch.Generator], torch.Tensor]
+
+
+@dataclass
+class FitHistory:
+    """What happened during :func:`train`.
+
+    Attributes
+    ----------
+    losses : list of float
+        Mean minibatch loss of each epoch.
+    seconds : list of float
+        Wall-clock seconds of each epoch (CUDA work synchronised before reading the clock).
+    epochs : int
+        Number of completed epochs.
+    """
+
+    losses: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    epochs: int = 0
+
+    @property
+    def total_seconds(self) -> float:
+        """Sum of the epoch times."""
+        return float(sum(self.seconds))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn ``device`` into a usable ``torch.device``.
+
+    ``"auto"`` picks CUDA when available, else CPU.
+
+    Raises
+    ------
+    ValueError
+        If the string is not a device, or CUDA is asked for but unavailable.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device must be 'cpu', 'cuda[:i]', 'auto' or a torch.device, got {device!r}"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested, but CUDA is not available")
+    return resolved
+
+
+def _check_float(value: object, name: str, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if (positive and value <= 0) or value < 0:
+        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Validated arguments of a model's ``fit``; see the module docstring for ``optimizer``.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the data (>= 1).
+    batch_size : int
+        Examples per minibatch (>= 1).
+    lr : float
+        Learning rate (> 0).
+    l2 : float
+        Weight decay (>= 0).
+    optimizer : str
+        One of :data:`OPTIMIZERS`.
+    device : str or torch.device
+        Where to train; see :func:`resolve_device`.
+    seed : int
+        Seeds the initialisation, shuffling and negative sampling.
+    progress : bool
+        Show a tqdm bar per epoch.
+    """
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-2
+    l2: float = 0.0
+    optimizer: str = "adam"
+    device: str | torch.device = "cpu"
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        checked = {
+            "epochs": check_int(self.epochs, "epochs", 1),
+            "batch_size": check_int(self.batch_size, "batch_size", 1),
+            "lr": _check_float(self.lr, "lr", positive=True),
+            "l2": _check_float(self.l2, "l2", positive=False),
+            "seed": check_int(self.seed, "seed", 0),
+            "progress": bool(self.progress),
+            "device": resolve_device(self.device),
+        }
+        for name, value in checked.items():  # frozen: store the normalised values this way
+            object.__setattr__(self, name, value)
+
+    @property
+    def sparse(self) -> bool:
+        """Whether embedding tables should be built with sparse gradients."""
+        return self.optimizer == "adam-sparse"
+
+
+def seeded_init(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """Call ``build()`` under ``torch.manual_seed(seed)`` without touching the global RNG.
+
+    Building on the CPU makes the initial weights identical for every device.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def _split_sparse(net: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Split trainable parameters into (sparse-gradient, dense-gradient) lists.
+
+    Called after the first backward pass: a parameter is sparse if its gradient
+    is; one without a gradient yet counts as sparse if its owning module says
+    ``sparse = True``.
+    """
+    sparse, dense, seen = [], [], set()
+    for module in net.modules():
+        for param in module.parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:  # a shared table is listed once
+                continue
+            seen.add(id(param))
+            if param.grad is not None:
+                is_sparse = param.grad.is_sparse
+            else:
+                is_sparse = getattr(module, "sparse", False) is True
+            (sparse if is_sparse else dense).append(param)
+    return sparse, dense
+
+
+def _build_optimizers(net: nn.Module, options: FitOptions) -> list[torch.optim.Optimizer]:
+    lr, l2 = options.lr, options.l2
+    params = [p for p in net.parameters() if p.requires_grad]
+    if options.optimizer == "adam":
+        return [torch.optim.Adam(params, lr=lr, weight_decay=l2)]
+    if options.optimizer == "adagrad":
+        return [torch.optim.Adagrad(params, lr=lr, weight_decay=l2)]
+    if options.optimizer == "sgd":
+        return [torch.optim.SGD(params, lr=lr, weight_decay=l2)]
+    sparse, dense = _split_sparse(net)
+    if not sparse:
+        raise ValueError(
+            "optimizer='adam-sparse' but no parameter received a sparse gradient: the "
+            "embedding factory must honour sparse=True"
+        )
+    optimizers: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(sparse, lr=lr)]
+    if dense:
+        optimizers.append(torch.optim.Adam(dense, lr=lr, weight_decay=l2))
+    return optimizers
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(
+    net: nn.Module,
+    data: Sequence[torch.Tensor],
+    batch_loss: BatchLoss,
+    options: FitOptions,
+    *,
+    callback: Callable[[int, FitHistory], None] | None = None,
+    desc: str = "fit",
+) -> FitHistory:
+    """Train ``net`` (already on ``options.device``) by minibatch gradient descent.
+
+    Each epoch draws one seeded permutation on the device, gathers every data
+    tensor in that order once, and slices the results into minibatches;
+    ``batch_loss(batch, generator)`` returns the scalar loss of ``batch`` (a
+    tuple with one slice per data tensor), drawing any negatives from
+    ``generator``: the same seeded generator, so runs are reproducible.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        Network whose parameters are optimised.
+    data : sequence of torch.Tensor
+        Training tensors on the device, all with the same first dimension.
+    batch_loss : callable
+        ``batch_loss(batch, generator) -> loss``.
+    options : FitOptions
+        Epochs, batch size, optimizer, seed, ...
+    callback : callable, optional
+        ``callback(epoch, history)`` after each epoch (e.g. to evaluate).
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    FitHistory
+
+    Raises
+    ------
+    FloatingPointError
+        If a minibatch loss is NaN or infinite (checked at the end of each
+        epoch, to avoid a device sync per batch; the first bad batch is named).
+    """
+    if not data:
+        raise ValueError("data must hold at least one tensor")
+    n_examples = int(data[0].shape[0])
+    if any(int(t.shape[0]) != n_examples for t in data):
+        raise ValueError(f"data tensors must share their first dimension, got {[t.shape[0] for t in data]}")
+    if n_examples < 1:
+        raise ValueError("cannot fit on an empty data set")
+    device = options.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(options.seed)
+    size = options.batch_size
+    n_batches = -(-n_examples // size)
+    history = FitHistory()
+    optimizers: list[torch.optim.Optimizer] | None = None
+    net.train()
+    for epoch in range(options.epochs):
+        _synchronize(device)
+        start = time.perf_counter()
+        order = torch.randperm(n_examples, generator=generator, device=device)
+        shuffled = [t[order] for t in data]
+        batch_losses = torch.empty(n_batches, device=device)
+        bar = tqdm(
+            range(n_batches),
+            desc=f"{desc} epoch {epoch + 1}/{options.epochs}",
+            disable=not options.progress,
+            leave=False,
+        )
+        for batch in bar:
+            loss = batch_loss(tuple(t[batch * size : (batch + 1) * size] for t in shuffled), generator)
+            net.zero_grad(set_to_none=True)
+            loss.backward()
+            if optimizers is None:  # built now: the sparse/dense split needs real gradients
+                optimizers = _build_optimizers(net, options)
+            for optimizer in optimizers:
+                optimizer.step()
+            batch_losses[batch] = loss.detach()
+        losses = batch_losses.cpu()
+        _synchronize(device)
+        seconds = time.perf_counter() - start
+        bar.close()
+        bad = torch.nonzero(~torch.isfinite(losses)).flatten()
+        if len(bad):
+            first = int(bad[0])
+            raise FloatingPointError(
+                f"non-finite loss {float(losses[first])} at epoch {epoch + 1}, batch {first + 1} "
+                f"of {n_batches} (lr={options.lr}, optimizer={options.optimizer!r}); "
+                "try a smaller learning rate"
+            )
+        history.losses.append(float(losses.mean()))
+        history.seconds.append(seconds)
+        history.epochs += 1
+        if options.progress:
+            tqdm.write(f"{desc} epoch {epoch + 1}: loss {history.losses[-1]:.5f} ({seconds:.2f} s)")
+        if callback is not None:
+            callback(epoch, history)
+    return history
