@@ -34,6 +34,7 @@ __all__ = [
     "available_hashes",
     "bucket_ids",
     "bucket_ids_torch",
+    "check_seed",
     "derive_seeds",
     "get_hash",
     "hash_ids",
@@ -64,7 +65,8 @@ _CHUNK = 1 << 16
 # ----------------------------------------------------------------------------------------------------
 # Input validation shared by every entry point
 # ----------------------------------------------------------------------------------------------------
-def _check_seed(seed: int, argument: str = "seed") -> int:
+def check_seed(seed: int, argument: str = "seed") -> int:
+    """Return ``seed`` as an int in ``[0, MAX_SEED]``; refuse other types and values, naming ``argument``."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"{argument} must be an int in [0, {MAX_SEED}], got {seed!r} ({type(seed).__name__})")
     seed = int(seed)
@@ -141,7 +143,7 @@ def murmur3_32(ids: np.ndarray, seed: int, *, key_bytes: int = 8) -> np.ndarray:
     numpy.ndarray
         uint32 hashes, same shape as ``ids``.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     arr = _as_int64(ids)
     if key_bytes not in (4, 8):
         raise ValueError(f"key_bytes must be 4 or 8, got {key_bytes!r}")
@@ -188,7 +190,7 @@ def murmur3_32_torch(ids: torch.Tensor, seed: int, *, key_bytes: int = 8) -> tor
     CPU tensors go through the cache-blocked numpy kernel (zero-copy, ~20x faster than torch's
     elementwise ops on CPU); other devices run the torch kernel where the ids live.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     _check_tensor_ids(ids)
     if ids.device.type == "cpu":
         hashed = murmur3_32(ids.detach().numpy(), seed, key_bytes=key_bytes)
@@ -281,7 +283,7 @@ def murmur3_128_low(ids: np.ndarray, seed: int) -> np.ndarray:
 
     An 8-byte key is shorter than one 16-byte block, so only the tail step and the finalisation run.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     arr = _as_int64(ids)
     u = np.uint64
     with np.errstate(over="ignore"):
@@ -485,7 +487,7 @@ def hash_ids(ids: np.ndarray | list | int, *, seed: int, name: str = "murmur3",
         uint64 hash values, same shape as ``ids``; 32-bit families are zero-extended.
     """
     family = get_hash(name)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     arr = _as_int64(ids)
     flat = arr.reshape(-1)
     if family.needs_vocab:
@@ -505,7 +507,7 @@ def hash_ids_torch(ids: torch.Tensor, *, seed: int, name: str = "murmur3",
     through numpy and copy back.
     """
     family = get_hash(name)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     _check_tensor_ids(ids)
     if family.torch_fn is not None:
         return family.torch_fn(ids, seed)
@@ -565,7 +567,7 @@ def derive_seeds(seed: int, count: int) -> list[int]:
     Hash function j of a layer uses ``derive_seeds(seed, k)[j]``: deterministic, independent of k for
     the first functions (adding a function never changes the others), and never ``seed + j``.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
         raise ValueError(f"count must be a non-negative int, got {count!r}")
     seeds: list[int] = []

@@ -1,0 +1,55 @@
+"""Embedding layers: a full table and compressed drop-ins for ``torch.nn.Embedding``.
+
+Every layer maps an integer tensor of any shape to ``(*ids.shape, embedding_dim)``, reports its true
+footprint with ``memory_bytes()`` (index tables included) and starts at the same output scale as a full
+table (see :mod:`bloombench.layers.base`). Build them by name with :func:`make_embedding`, or at equal
+memory with :func:`make_embedding_for_budget`.
+"""
+
+from bloombench.layers.base import CompressedEmbedding, HashIndex
+from bloombench.layers.bloom import BLOOM_MODES, SPOTLIGHT_SEEDS, BloomEmbedding
+from bloombench.layers.diagnostics import (
+    CollisionDiagnostics,
+    collision_diagnostics,
+    expected_repeat_share,
+    expected_signature_collision_share,
+    signature_collision_probability,
+)
+from bloombench.layers.full import FullEmbedding
+from bloombench.layers.hash_embedding import HashEmbedding
+from bloombench.layers.hashcofi import HashCoFiEmbedding
+from bloombench.layers.hashing_trick import HashingTrickEmbedding
+from bloombench.layers.qr import QR_COMBINES, QREmbedding
+from bloombench.layers.registry import (
+    available_methods,
+    embedding_factory,
+    get_method,
+    make_embedding,
+    make_embedding_for_budget,
+    size_for_budget,
+)
+
+__all__ = [
+    "BLOOM_MODES",
+    "BloomEmbedding",
+    "CollisionDiagnostics",
+    "CompressedEmbedding",
+    "FullEmbedding",
+    "HashCoFiEmbedding",
+    "HashEmbedding",
+    "HashIndex",
+    "HashingTrickEmbedding",
+    "QR_COMBINES",
+    "QREmbedding",
+    "SPOTLIGHT_SEEDS",
+    "available_methods",
+    "collision_diagnostics",
+    "embedding_factory",
+    "expected_repeat_share",
+    "expected_signature_collision_share",
+    "get_method",
+    "make_embedding",
+    "make_embedding_for_budget",
+    "signature_collision_probability",
+    "size_for_budget",
+]

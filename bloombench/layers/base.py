@@ -1,0 +1,387 @@
+"""Shared base of every embedding layer: id validation, byte accounting, repr, init, hashed indices.
+
+Conventions shared by every method
+----------------------------------
+*Drop-in for* :class:`torch.nn.Embedding`: ``layer(ids)`` takes an integer tensor of any shape
+(0-d included) and returns ``(*ids.shape, embedding_dim)``.
+
+*Init scale.* A full table (:class:`~bloombench.layers.full.FullEmbedding`) is initialised like
+Spotlight's ``ScaledEmbedding``: every element ``N(0, std=1/embedding_dim)``. Every compressed method
+scales its parameters so that the **combined output vector** of an id has that same per-element std at
+init (assuming its components come from distinct rows), so methods can be swapped without retuning
+learning rates or the initial score scale. Each method states how it gets there (e.g. Bloom ``mean``
+of k rows: rows ``std = sqrt(k)/dim``; ``sum``: ``std = 1/(dim*sqrt(k))``). The Spotlight preset
+keeps Spotlight's own init instead (see :meth:`BloomEmbedding.spotlight`).
+
+*Randomness.* Weights are drawn from a ``torch.Generator`` seeded with ``init_seed``; with
+``init_seed=None`` they come from torch's global RNG (as ``nn.Embedding``), so ``torch.manual_seed``
+controls them. Hash seeds are separate (a layer's ``seed``), so two tables with the same hashing do
+not start from the same weights unless asked to.
+
+*Memory.* :meth:`CompressedEmbedding.memory_bytes` counts every parameter **and** every persistent
+buffer (index tables included): the honest footprint of the layer. Each method also provides the
+classmethod ``estimate_memory_bytes(num_embeddings, embedding_dim, **params)`` computing the same figure
+without building the layer, which :func:`~bloombench.layers.registry.size_for_budget` searches over.
+
+*Ids.* With a finite vocabulary (``num_embeddings`` an int) ids must lie in ``[0, num_embeddings)``,
+whatever the index mode. ``num_embeddings=None`` (open vocabulary, on-the-fly hashing only) accepts any
+non-negative id the hash key can encode.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from bloombench import hashing
+
+__all__ = ["CompressedEmbedding", "HashIndex", "INDEX_MODES"]
+
+INDEX_MODES = ("table", "on_the_fly")
+_INT64_MAX = 2**63 - 1
+_FLOAT32_BYTES = 4
+
+
+# ----------------------------------------------------------------------------------------------------
+# Argument checks shared by the layer constructors
+# ----------------------------------------------------------------------------------------------------
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def check_compression_ratio(value: object) -> float:
+    """Return ``value`` as a float in ``(0, 1]`` or raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not 0 < value <= 1:
+        raise ValueError(f"compression_ratio must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def ratio_count(ratio: float, total: int, what: str) -> int:
+    """``int(ratio * total)`` (floored, as Spotlight sizes its table), refusing a count of 0."""
+    count = int(ratio * total)
+    if count < 1:
+        raise ValueError(f"compression_ratio={ratio} of {total} gives {what}={count}; "
+                         f"need compression_ratio >= {1 / total:.3g}")
+    return count
+
+
+def check_exclusive(**given: object) -> None:
+    """Raise ``ValueError`` when more than one of the keyword arguments is not None."""
+    named = [name for name, value in given.items() if value is not None]
+    if len(named) > 1:
+        raise ValueError(f"give at most one of {list(given)}, got {', '.join(named)}")
+
+
+def check_seed(name: str, value: object) -> int:
+    """A hash seed in ``[0, MAX_SEED]`` (TypeError/ValueError naming ``name`` otherwise)."""
+    return hashing.check_seed(value, name)
+
+
+def index_dtype(max_value: int) -> torch.dtype:
+    """int32 when every stored index is below 2**31 (half the bytes), int64 otherwise."""
+    return torch.int32 if max_value < 2**31 else torch.int64
+
+
+# ----------------------------------------------------------------------------------------------------
+# Hashed index: id -> k bucket indices, precomputed (table) or computed at every call (on the fly)
+# ----------------------------------------------------------------------------------------------------
+class HashIndex(nn.Module):
+    """Map ids to ``k`` bucket indices in ``[0, num_buckets)``.
+
+    Column ``j`` is ``bucket(id * key_stride + key_offsets[j], seed=seeds[j])`` with the hash family
+    ``hash``; columns that share a seed are hashed in one call. Bloom uses ``key_stride=1``, zero
+    offsets and k seeds; HashCoFi uses ``key_stride=dim``, offsets ``0..dim-1`` and one seed (the key of
+    element ``(id, d)`` is ``id*dim + d``).
+
+    ``index="table"`` precomputes a ``(num_embeddings, k)`` table (int32 when every value fits), held as a
+    persistent buffer: it is in ``state_dict``, moves with ``.to(device)`` and counts in
+    ``memory_bytes``. ``index="on_the_fly"`` hashes on the ids' device at every call and stores nothing.
+
+    ``padding_idx`` (optional) is mapped to ``padding_value`` in every column instead of being hashed.
+    ``table_dtype`` overrides the table's dtype (e.g. int8 for HashCoFi's sign bits).
+    """
+
+    def __init__(self, num_embeddings: int | None, num_buckets: int, seeds: Sequence[int], hash: str, *,
+                 index: str = "table", key_stride: int = 1, key_offsets: Sequence[int] | None = None,
+                 signed: bool = False, padding_idx: int | None = None, padding_value: int | None = None,
+                 table_dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        family = hashing.get_hash(hash)
+        self.index = check_choice("index", index, INDEX_MODES)
+        if num_embeddings is None and index == "table":
+            raise ValueError("index='table' needs a finite num_embeddings; use index='on_the_fly' "
+                             "for an open vocabulary (num_embeddings=None)")
+        if family.needs_vocab and num_embeddings is None:
+            raise ValueError(f"hash {hash!r} is defined on a finite vocabulary only; "
+                             "give num_embeddings or choose another hash")
+        if signed and family.bits != 32:
+            raise ValueError(f"signed modulo needs a 32-bit hash family, got hash={hash!r}")
+        self.num_embeddings = num_embeddings
+        self.num_buckets = num_buckets
+        self.seeds = [check_seed("seed", s) for s in seeds]
+        self.hash = hash
+        self.key_stride = key_stride
+        self.key_offsets = list(key_offsets) if key_offsets is not None else [0] * len(self.seeds)
+        self.signed = signed
+        self.padding_idx = padding_idx
+        self.padding_value = padding_value
+        # int32 keys (Spotlight's 4-byte encoding) cap the ids; int64 keys cap id*stride + offset.
+        key_max = 2**31 - 1 if hash == "murmur3_int32" else _INT64_MAX
+        self.max_id = (key_max - max(self.key_offsets)) // key_stride
+        if num_embeddings is not None and num_embeddings - 1 > self.max_id:
+            raise ValueError(f"num_embeddings={num_embeddings} exceeds what hash={hash!r} can key "
+                             f"(largest id {self.max_id})")
+        groups: dict[int, list[int]] = {}
+        for column, seed in enumerate(self.seeds):
+            groups.setdefault(seed, []).append(column)
+        # Columns sharing a seed are contiguous in every layer here: keep them as slices (no per-call
+        # index tensor to copy to the device); any other grouping falls back to a list of columns.
+        self._groups = [(seed, slice(cols[0], cols[-1] + 1) if cols == list(range(cols[0], cols[-1] + 1))
+                         else cols) for seed, cols in groups.items()]
+        # Non-persistent: moves with .to(device), stays out of state_dict and memory_bytes.
+        self.register_buffer("_offsets", torch.tensor(self.key_offsets, dtype=torch.int64), persistent=False)
+        if index == "table":
+            table = self.compute(torch.arange(num_embeddings, dtype=torch.int64))
+            self.register_buffer("table", table.to(table_dtype or index_dtype(self.max_value)))
+        else:
+            self.table = None
+
+    @property
+    def max_value(self) -> int:
+        """Largest index this map can return (sizes the table's dtype)."""
+        return max(self.num_buckets - 1, self.padding_value if self.padding_idx is not None else 0)
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.seeds)
+
+    def compute(self, ids: torch.Tensor) -> torch.Tensor:
+        """Hash int64 ``ids`` (any shape) to ``(*ids.shape, k)`` int64 buckets on ``ids.device``."""
+        keys = ids.unsqueeze(-1) * self.key_stride + self._offsets.to(ids.device)
+        out = torch.empty(keys.shape, dtype=torch.int64, device=ids.device)
+        vocab = None if self.num_embeddings is None else self.num_embeddings * self.key_stride
+        for seed, cols in self._groups:
+            out[..., cols] = hashing.bucket_ids_torch(
+                keys[..., cols], seed=seed, num_buckets=self.num_buckets, name=self.hash,
+                signed=self.signed, vocab_size=vocab)
+        if self.padding_idx is not None:
+            out = torch.where((ids == self.padding_idx).unsqueeze(-1), self.padding_value, out)
+        return out
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """``(*ids.shape, k)`` indices: int32/int64 rows of the table, or int64 hashed now."""
+        if self.table is None:
+            return self.compute(ids.to(torch.int64))
+        return self.table.index_select(0, ids.reshape(-1)).view(*ids.shape, self.num_columns)
+
+    def extra_repr(self) -> str:
+        return (f"index={self.index!r}, k={self.num_columns}, num_buckets={self.num_buckets}, "
+                f"hash={self.hash!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The base layer
+# ----------------------------------------------------------------------------------------------------
+class CompressedEmbedding(nn.Module):
+    """Base of every embedding layer in :mod:`bloombench.layers` (see the module notes).
+
+    Parameters
+    ----------
+    num_embeddings : int or None
+        Vocabulary size; None for an open vocabulary (methods that hash on the fly only).
+    embedding_dim : int
+        Output width.
+    padding_idx : int, optional
+        Id whose output is all zeros and which sends no gradient. Negative values count from the end
+        (as in ``nn.Embedding``) when the vocabulary is finite.
+    sparse : bool
+        Produce sparse gradients (for ``torch.optim.SparseAdam``).
+    init_seed : int, optional
+        Seed of the weight initialisation; None uses torch's global RNG.
+
+    Subclasses implement ``forward``, ``reset_parameters``, ``_method_repr`` and the classmethods
+    ``estimate_memory_bytes`` and ``budget_knob``.
+    """
+
+    #: names of the constructor arguments that set the layer's size (excluded by size_for_budget)
+    size_params: tuple[str, ...] = ()
+
+    def __init__(self, num_embeddings: int | None, embedding_dim: int, *, padding_idx: int | None = None,
+                 sparse: bool = False, init_seed: int | None = None) -> None:
+        super().__init__()
+        if num_embeddings is not None:
+            num_embeddings = check_positive_int("num_embeddings", num_embeddings)
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+        self.padding_idx = self._normalise_padding(padding_idx)
+        if not isinstance(sparse, bool):
+            raise TypeError(f"sparse must be a bool, got {sparse!r}")
+        self.sparse = sparse
+        if init_seed is not None:
+            init_seed = check_seed("init_seed", init_seed)
+        self.init_seed = init_seed
+        # Largest id accepted with an open vocabulary; subclasses lower it to what their key encodes.
+        self.max_open_id = _INT64_MAX
+
+    def _normalise_padding(self, padding_idx: int | None) -> int | None:
+        if padding_idx is None:
+            return None
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
+            raise TypeError(f"padding_idx must be an int or None, got {padding_idx!r}")
+        n = self.num_embeddings
+        if n is None:
+            if padding_idx < 0:
+                raise ValueError(f"padding_idx must be >= 0 with an open vocabulary, got {padding_idx}")
+            return int(padding_idx)
+        if not -n <= padding_idx < n:
+            raise ValueError(f"padding_idx must be in [-{n}, {n}) for num_embeddings={n}, got {padding_idx}")
+        return int(padding_idx) % n
+
+    # ---- ids --------------------------------------------------------------------------------------
+    @property
+    def open_vocabulary(self) -> bool:
+        """True when any non-negative id is accepted (``num_embeddings is None``)."""
+        return self.num_embeddings is None
+
+    def _check_ids(self, ids: object) -> torch.Tensor:
+        """Validate ``ids`` and return them as int64 (int32 kept as is: every kernel takes it).
+
+        Raises ``TypeError`` for a non-tensor or a non-integer dtype and ``ValueError`` for ids outside
+        ``[0, num_embeddings)`` (finite vocabulary) or negative / too large (open vocabulary).
+        """
+        if not isinstance(ids, torch.Tensor):
+            raise TypeError(f"ids must be a torch.Tensor of integers, got {type(ids).__name__}")
+        if ids.dtype == torch.bool or ids.dtype.is_floating_point or ids.dtype.is_complex:
+            raise TypeError(f"ids must have an integer dtype (int64 or int32), got dtype {ids.dtype}")
+        if ids.dtype not in (torch.int64, torch.int32):
+            ids = ids.to(torch.int64)
+        if ids.numel():
+            low, high = (int(v) for v in torch.stack(torch.aminmax(ids)).tolist())
+            upper = self.num_embeddings if self.num_embeddings is not None else self.max_open_id + 1
+            if low < 0 or high >= upper:
+                allowed = (f"[0, {upper}) (num_embeddings={upper})" if self.num_embeddings is not None
+                           else f"[0, {upper - 1}] (open vocabulary)")
+                raise ValueError(f"ids must be in {allowed}; got min {low}, max {high}")
+        return ids
+
+    # ---- sizes and bytes -------------------------------------------------------------------------
+    def memory_bytes(self) -> int:
+        """Bytes of every parameter and persistent buffer (``numel * element_size``, shared ones once)."""
+        seen: set[int] = set()
+        total = 0
+        for tensor in self._state_tensors():
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                total += tensor.numel() * tensor.element_size()
+        return total
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        tensors = list(self.parameters())
+        for module in self.modules():
+            for name, buf in module._buffers.items():
+                if buf is not None and name not in module._non_persistent_buffers_set:
+                    tensors.append(buf)
+        return tensors
+
+    def full_table_bytes(self) -> int | None:
+        """Bytes of a float32 ``num_embeddings x embedding_dim`` table (None for an open vocabulary)."""
+        if self.num_embeddings is None:
+            return None
+        return self.num_embeddings * self.embedding_dim * _FLOAT32_BYTES
+
+    def compression(self) -> float | None:
+        """``memory_bytes() / full_table_bytes()`` (None for an open vocabulary)."""
+        full = self.full_table_bytes()
+        return None if full is None else self.memory_bytes() / full
+
+    def parameter_count(self) -> int:
+        """Number of trainable scalars."""
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def num_rows(self) -> int | None:
+        """Rows of width ``embedding_dim`` stored (None where storage is not row-based)."""
+        return None
+
+    # ---- init -------------------------------------------------------------------------------------
+    def _generator(self) -> torch.Generator | None:
+        if self.init_seed is None:
+            return None
+        return torch.Generator().manual_seed(self.init_seed)
+
+    @staticmethod
+    def _normal_(tensor: torch.Tensor, std: float, generator: torch.Generator | None) -> None:
+        with torch.no_grad():
+            if generator is None or tensor.device.type == "cpu":
+                tensor.normal_(0.0, std, generator=generator)
+            else:  # a CPU generator cannot drive another device: draw on CPU, then copy
+                drawn = torch.empty(tensor.shape, dtype=tensor.dtype).normal_(0.0, std, generator=generator)
+                tensor.copy_(drawn)
+
+    def reset_parameters(self) -> None:
+        raise NotImplementedError
+
+    # ---- repr -------------------------------------------------------------------------------------
+    def _method_repr(self) -> list[str]:
+        return []
+
+    def extra_repr(self) -> str:
+        parts = [str(self.num_embeddings), str(self.embedding_dim), *self._method_repr()]
+        if self.padding_idx is not None:
+            parts.append(f"padding_idx={self.padding_idx}")
+        if self.sparse:
+            parts.append("sparse=True")
+        full = self.full_table_bytes()
+        if full is None:
+            parts.append(f"compression=n/a (open vocabulary; bytes {self.memory_bytes():,})")
+        else:
+            parts.append(f"compression={self.memory_bytes() / full:.2f} "
+                         f"(bytes {self.memory_bytes():,} vs full {full:,})")
+        return ", ".join(parts)
+
+    # ---- sizing without building -----------------------------------------------------------------
+    @classmethod
+    def bound_arguments(cls, num_embeddings: int | None, embedding_dim: int,
+                        params: dict[str, object]) -> dict[str, object]:
+        """The constructor's arguments for ``cls(num_embeddings, embedding_dim, **params)``, defaults
+        filled in; unknown names raise ``TypeError`` listing the accepted ones."""
+        signature = inspect.signature(cls.__init__)
+        accepted = [name for name in signature.parameters if name not in ("self", "num_embeddings",
+                                                                         "embedding_dim")]
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise TypeError(f"{cls.__name__} got unknown argument(s) {unknown}; accepted: {accepted}")
+        bound = signature.bind(None, num_embeddings, embedding_dim, **params)
+        bound.apply_defaults()
+        args = dict(bound.arguments)
+        del args["self"]
+        return args
+
+    @classmethod
+    def estimate_memory_bytes(cls, num_embeddings: int | None, embedding_dim: int, **params: object) -> int:
+        """``memory_bytes()`` of ``cls(num_embeddings, embedding_dim, **params)`` (float32), computed
+        without building it."""
+        raise NotImplementedError
+
+    @classmethod
+    def budget_knob(cls, num_embeddings: int | None, embedding_dim: int,
+                    **params: object) -> tuple[str, int, int | None] | None:
+        """``(argument, lowest, highest)`` of the integer size argument that memory grows with
+        (``highest=None``: unbounded), or None when the size is fixed."""
+        return None
