@@ -28,13 +28,19 @@ class _FactorizationBase:
     """State and helpers common to both factorization models."""
 
     def __init__(
-        self, embedding_dim: int, embedding_factory: EmbeddingFactory | None
+        self,
+        embedding_dim: int,
+        embedding_factory: EmbeddingFactory | None,
+        user_embedding_factory: EmbeddingFactory | None = None,
     ) -> None:
         embedding_dim = check_int(embedding_dim, "embedding_dim")
-        if embedding_factory is not None and not callable(embedding_factory):
-            raise TypeError(f"embedding_factory must be callable, got {type(embedding_factory).__name__}")
+        for name, factory in (("embedding_factory", embedding_factory),
+                              ("user_embedding_factory", user_embedding_factory)):
+            if factory is not None and not callable(factory):
+                raise TypeError(f"{name} must be callable, got {type(factory).__name__}")
         self.embedding_dim = embedding_dim
         self.embedding_factory = embedding_factory
+        self.user_embedding_factory = user_embedding_factory
         self.num_users: int | None = None
         self.num_items: int | None = None
         self.device: torch.device = torch.device("cpu")
@@ -54,7 +60,8 @@ class _FactorizationBase:
         net = seeded_init(
             options.seed,
             lambda: BilinearNet(
-                self.num_users, self.num_items, self.embedding_dim, self.embedding_factory, options.sparse
+                self.num_users, self.num_items, self.embedding_dim, self.embedding_factory, options.sparse,
+                self.user_embedding_factory,
             ),
         )
         self._net = net.to(self.device)
@@ -80,6 +87,8 @@ class ImplicitFactorizationModel(_FactorizationBase):
         Latent dimension.
     embedding_factory : EmbeddingFactory, optional
         Builds the user and item tables; default full tables.
+    user_embedding_factory : EmbeddingFactory, optional
+        Builds the user table instead, when it should differ from the item table.
     n_negatives : int
         Negatives per positive for "adaptive_hinge" (the others use one).
 
@@ -95,8 +104,9 @@ class ImplicitFactorizationModel(_FactorizationBase):
         embedding_dim: int = 32,
         embedding_factory: EmbeddingFactory | None = None,
         n_negatives: int = 5,
+        user_embedding_factory: EmbeddingFactory | None = None,
     ) -> None:
-        super().__init__(embedding_dim, embedding_factory)
+        super().__init__(embedding_dim, embedding_factory, user_embedding_factory)
         self._loss_fn = get_implicit_loss(loss)
         n_negatives = check_int(n_negatives, "n_negatives")
         self.loss = loss
@@ -174,10 +184,17 @@ class ExplicitFactorizationModel(_FactorizationBase):
         Latent dimension.
     embedding_factory : EmbeddingFactory, optional
         Builds the user and item tables; default full tables.
+    user_embedding_factory : EmbeddingFactory, optional
+        Builds the user table instead, when it should differ from the item table.
     """
 
-    def __init__(self, embedding_dim: int = 32, embedding_factory: EmbeddingFactory | None = None) -> None:
-        super().__init__(embedding_dim, embedding_factory)
+    def __init__(
+        self,
+        embedding_dim: int = 32,
+        embedding_factory: EmbeddingFactory | None = None,
+        user_embedding_factory: EmbeddingFactory | None = None,
+    ) -> None:
+        super().__init__(embedding_dim, embedding_factory, user_embedding_factory)
 
     def fit(
         self,

@@ -111,9 +111,12 @@ class BilinearNet(nn.Module):
     embedding_dim : int
         Latent dimension.
     embedding_factory : EmbeddingFactory, optional
-        Builds the user and item tables; default :func:`default_embedding_factory`.
+        Builds the item table, and the user table unless ``user_embedding_factory`` is given;
+        default :func:`default_embedding_factory`.
     sparse : bool
         Ask the factory for tables with sparse gradients.
+    user_embedding_factory : EmbeddingFactory, optional
+        Builds the user table when it should differ from the item table (e.g. compress items only).
     """
 
     def __init__(
@@ -123,12 +126,14 @@ class BilinearNet(nn.Module):
         embedding_dim: int = 32,
         embedding_factory: EmbeddingFactory | None = None,
         sparse: bool = False,
+        user_embedding_factory: EmbeddingFactory | None = None,
     ) -> None:
         super().__init__()
         self.num_users = num_users = check_int(num_users, "num_users")
         self.num_items = num_items = check_int(num_items, "num_items")
         self.embedding_dim = embedding_dim = check_int(embedding_dim, "embedding_dim")
-        self.user_embeddings = build_embedding(embedding_factory, num_users, embedding_dim, None, sparse)
+        user_factory = embedding_factory if user_embedding_factory is None else user_embedding_factory
+        self.user_embeddings = build_embedding(user_factory, num_users, embedding_dim, None, sparse)
         self.item_embeddings = build_embedding(embedding_factory, num_items, embedding_dim, None, sparse)
         self.user_biases = _zero_bias(num_users)
         self.item_biases = _zero_bias(num_items)
