@@ -125,7 +125,7 @@ def reproduce(profile: str = "quick", results_dir: str = "results", data_dir: st
     store = ResultStore(results_dir, experiment)
     failures = run_trials(store, factorization_trials(profile, data_dir))
     table = summarise(load_results(results_dir, experiment))
-    markdown = table.to_markdown(floatfmt=".4f")
+    markdown = table.round(4).to_markdown()
     out = Path(results_dir) / experiment / "summary.md"
     out.write_text(f"# {experiment}\n\n{markdown}\n", encoding="utf-8")
     print(markdown)
