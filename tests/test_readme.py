@@ -1,0 +1,19 @@
+"""The README's Python examples run as written and its byte figure is what the layer reports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_examples_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own documentation
+    assert tuple(namespace["vectors"].shape) == (2, 2, 32)
+    assert namespace["layer"].memory_bytes() == 4_160_000
+    assert namespace["qr"].memory_bytes() <= namespace["layer"].memory_bytes()
