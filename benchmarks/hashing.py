@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bloombench.hashing import available_hashes, get_hash, hash_ids, murmur3_32_torch
+from bloombench.hashing import available_hashes, derive_seeds, get_hash, hash_ids, murmur3_32_torch
+from bloombench.layers.base import HashIndex
 
 from .common import DEVICES, best_seconds, require_device
 
@@ -47,7 +48,7 @@ class HashIds:
         hash_ids(self.ids[:1000], seed=1, name=name, vocab_size=self.vocab)
 
     def track_mids_per_second(self, name: str, n: int) -> float:
-        seconds = best_seconds(lambda: hash_ids(self.ids, seed=1, name=name, vocab_size=self.vocab), repeat=3)
+        seconds = best_seconds(lambda: hash_ids(self.ids, seed=1, name=name, vocab_size=self.vocab), repeat=7)
         return n / seconds / 1e6
 
     track_mids_per_second.unit = "M ids/s"
@@ -73,3 +74,14 @@ class Murmur3Torch:
         return n / best_seconds(lambda: murmur3_32_torch(self.ids, 1), device=device) / 1e6
 
     track_mids_per_second.unit = "M ids/s"
+
+
+class BloomIndexBuild:
+    """Building a Bloom layer's (rows, k) int32 index table (murmur3, k = 4, compression 0.2)."""
+
+    params = ([100_000, 1_000_000, 10_000_000], [1, 4])
+    param_names = ["rows", "num_hashes"]
+    timeout = 120
+
+    def time_build_index_table(self, rows: int, k: int) -> None:
+        HashIndex(rows, rows // 5, derive_seeds(0, k), "murmur3", index="table")

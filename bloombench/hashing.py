@@ -229,11 +229,12 @@ def _keys(arr: np.ndarray) -> map:
     return map(itemgetter(0), struct.iter_unpack("8s", arr.tobytes()))
 
 
-def _per_key(fn: Callable[..., int]) -> Callable[[np.ndarray, int], np.ndarray]:
-    """Wrap ``fn(key, seed) -> int`` into a function hashing a whole int64 array."""
+def _per_key(fn: Callable[..., int], bits: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Wrap ``fn(key, seed) -> int`` into a function hashing a whole int64 array (native width)."""
+    dtype = np.uint32 if bits == 32 else np.uint64
 
     def hash_array(arr: np.ndarray, seed: int) -> np.ndarray:
-        return np.fromiter(map(fn, _keys(arr), repeat(seed)), dtype=np.uint64, count=arr.size)
+        return np.fromiter(map(fn, _keys(arr), repeat(seed)), dtype=dtype, count=arr.size)
 
     return hash_array
 
@@ -374,7 +375,8 @@ class HashFamily:
     key : str
         How an id becomes the hashed input.
     numpy_fn : callable
-        ``numpy_fn(int64 array, seed) -> uint64 array`` (flat in, flat out).
+        ``numpy_fn(int64 array, seed) -> array`` (flat in, flat out), uint32 for 32-bit families and
+        uint64 for 64-bit ones (bucketing stays in the native width, which is faster).
     torch_fn : callable or None
         ``torch_fn(int64 tensor, seed) -> int64 tensor`` on the ids' device, or None when the family
         runs on the CPU through numpy only.
@@ -400,28 +402,28 @@ def _lib(module: str, attr: str) -> Callable[..., int]:
 def _build_registry() -> dict[str, HashFamily]:
     i64 = "int64-le (8 bytes)"
     fams = [
-        HashFamily("murmur3", 32, i64, lambda a, s: murmur3_32(a, s).astype(np.uint64),
+        HashFamily("murmur3", 32, i64, lambda a, s: murmur3_32(a, s),
                    lambda t, s: murmur3_32_torch(t, s), False,
                    "MurmurHash3_x86_32, vectorised (numpy/torch), bit-identical to mmh3"),
         HashFamily("murmur3_int32", 32, "int32-le (4 bytes; ids must fit int32)",
-                   lambda a, s: murmur3_32(a, s, key_bytes=4).astype(np.uint64),
+                   lambda a, s: murmur3_32(a, s, key_bytes=4),
                    lambda t, s: murmur3_32_torch(t, s, key_bytes=4), False,
                    "MurmurHash3_x86_32 of the 4-byte key (Spotlight / scikit-learn compatible)"),
         HashFamily("murmur3_128", 64, i64, murmur3_128_low, None, False,
                    "MurmurHash3_x64_128 low 64 bits, vectorised (numpy), bit-identical to mmh3"),
-        HashFamily("xxh32", 32, i64, _per_key(_lib("xxhash", "xxh32_intdigest")), None, False,
+        HashFamily("xxh32", 32, i64, _per_key(_lib("xxhash", "xxh32_intdigest"), 32), None, False,
                    "xxHash32 (xxhash)"),
-        HashFamily("xxh64", 64, i64, _per_key(_lib("xxhash", "xxh64_intdigest")), None, False,
+        HashFamily("xxh64", 64, i64, _per_key(_lib("xxhash", "xxh64_intdigest"), 64), None, False,
                    "xxHash64 (xxhash)"),
-        HashFamily("xxh3", 64, i64, _per_key(_lib("xxhash", "xxh3_64_intdigest")), None, False,
+        HashFamily("xxh3", 64, i64, _per_key(_lib("xxhash", "xxh3_64_intdigest"), 64), None, False,
                    "XXH3 64-bit (xxhash)"),
-        HashFamily("farmhash32", 32, i64, _per_key(_lib("farmhash", "FarmHash32WithSeed")), None, False,
+        HashFamily("farmhash32", 32, i64, _per_key(_lib("farmhash", "FarmHash32WithSeed"), 32), None, False,
                    "FarmHash32WithSeed (cityhash package's farmhash module)"),
-        HashFamily("farmhash64", 64, i64, _per_key(_lib("farmhash", "FarmHash64WithSeed")), None, False,
+        HashFamily("farmhash64", 64, i64, _per_key(_lib("farmhash", "FarmHash64WithSeed"), 64), None, False,
                    "FarmHash64WithSeed (cityhash package's farmhash module)"),
-        HashFamily("cityhash64", 64, i64, _per_key(_lib("cityhash", "CityHash64WithSeed")), None, False,
+        HashFamily("cityhash64", 64, i64, _per_key(_lib("cityhash", "CityHash64WithSeed"), 64), None, False,
                    "CityHash64WithSeed (cityhash)"),
-        HashFamily("metrohash64", 64, i64, _per_key(_lib("metrohash", "hash64_int")), None, False,
+        HashFamily("metrohash64", 64, i64, _per_key(_lib("metrohash", "hash64_int"), 64), None, False,
                    "MetroHash64 (metrohash)"),
         HashFamily("md5", 64, "seed (8 bytes LE) || int64-le", _keyed_digest(hashlib.md5), None, False,
                    "MD5 of seed||id, first 8 digest bytes little-endian"),
@@ -486,15 +488,22 @@ def hash_ids(ids: np.ndarray | list | int, *, seed: int, name: str = "murmur3",
     numpy.ndarray
         uint64 hash values, same shape as ``ids``; 32-bit families are zero-extended.
     """
+    _, values, shape = _hash_native(ids, seed, name, vocab_size)
+    return values.astype(np.uint64, copy=False).reshape(shape)
+
+
+def _hash_native(ids: np.ndarray | list | int, seed: int, name: str,
+                 vocab_size: int | None) -> tuple[HashFamily, np.ndarray, tuple[int, ...]]:
+    """Validate, hash the flattened ids in the family's native width; return the input shape too."""
     family = get_hash(name)
     seed = check_seed(seed)
     arr = _as_int64(ids)
     flat = arr.reshape(-1)
     if family.needs_vocab:
-        out = _random_table(seed, _check_vocab(family, flat, vocab_size))[flat]
+        values = _random_table(seed, _check_vocab(family, flat, vocab_size))[flat]
     else:
-        out = family.numpy_fn(flat, seed)
-    return np.asarray(out, dtype=np.uint64).reshape(arr.shape)
+        values = family.numpy_fn(flat, seed)
+    return family, values, arr.shape
 
 
 def hash_ids_torch(ids: torch.Tensor, *, seed: int, name: str = "murmur3",
@@ -529,12 +538,16 @@ def bucket_ids(ids: np.ndarray | list | int, *, seed: int, num_buckets: int, nam
     Spotlight does with scikit-learn's signed ``murmurhash3_32``; the result is still non-negative.
     """
     num_buckets = _check_buckets(num_buckets)
-    values = hash_ids(ids, seed=seed, name=name, vocab_size=vocab_size)
+    family, values, shape = _hash_native(ids, seed, name, vocab_size)
     if signed:
-        if get_hash(name).bits != 32:
+        if family.bits != 32:
             raise ValueError(f"signed=True needs a 32-bit hash family, got {name!r}")
-        return np.mod(values.astype(np.uint32).view(np.int32).astype(np.int64), num_buckets)
-    return (values % np.uint64(num_buckets)).astype(np.int64)
+        buckets = np.mod(values.view(np.int32).astype(np.int64), num_buckets)
+    elif values.dtype == np.uint32 and num_buckets < 2**32:
+        buckets = np.remainder(values, np.uint32(num_buckets))
+    else:
+        buckets = values.astype(np.uint64, copy=False) % np.uint64(num_buckets)
+    return buckets.astype(np.int64).reshape(shape)
 
 
 def _mod_u64_torch(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -547,9 +560,17 @@ def _mod_u64_torch(x: torch.Tensor, m: int) -> torch.Tensor:
 
 def bucket_ids_torch(ids: torch.Tensor, *, seed: int, num_buckets: int, name: str = "murmur3",
                      signed: bool = False, vocab_size: int | None = None) -> torch.Tensor:
-    """Torch counterpart of :func:`bucket_ids`; int64 on ``ids.device``."""
+    """Torch counterpart of :func:`bucket_ids`; int64 on ``ids.device``.
+
+    CPU tensors go through the numpy path (zero-copy in, native-width modulo); other devices hash
+    with the family's torch kernel where the ids live.
+    """
     num_buckets = _check_buckets(num_buckets)
     family = get_hash(name)
+    _check_tensor_ids(ids)
+    if ids.device.type == "cpu":
+        return torch.from_numpy(bucket_ids(ids.detach().numpy(), seed=seed, num_buckets=num_buckets, name=name,
+                                           signed=signed, vocab_size=vocab_size))
     h = hash_ids_torch(ids, seed=seed, name=name, vocab_size=vocab_size)
     if signed:
         if family.bits != 32:

@@ -173,15 +173,19 @@ class HashIndex(nn.Module):
 
     def compute(self, ids: torch.Tensor) -> torch.Tensor:
         """Hash int64 ``ids`` (any shape) to ``(*ids.shape, k)`` int64 buckets on ``ids.device``."""
-        keys = ids.unsqueeze(-1) * self.key_stride + self._offsets.to(ids.device)
-        out = torch.empty(keys.shape, dtype=torch.int64, device=ids.device)
+        ids = ids.unsqueeze(-1)
+        out = torch.empty((*ids.shape[:-1], self.num_columns), dtype=torch.int64, device=ids.device)
         vocab = None if self.num_embeddings is None else self.num_embeddings * self.key_stride
+        # Bloom's keys are the ids themselves: hash them as they are (no (n, k) key tensor to build
+        # and copy); a group of columns with one seed and equal keys gets one broadcast result.
+        plain_keys = self.key_stride == 1 and not any(self.key_offsets)
         for seed, cols in self._groups:
+            keys = ids if plain_keys else ids * self.key_stride + self._offsets[cols].to(ids.device)
             out[..., cols] = hashing.bucket_ids_torch(
-                keys[..., cols], seed=seed, num_buckets=self.num_buckets, name=self.hash,
+                keys, seed=seed, num_buckets=self.num_buckets, name=self.hash,
                 signed=self.signed, vocab_size=vocab)
         if self.padding_idx is not None:
-            out = torch.where((ids == self.padding_idx).unsqueeze(-1), self.padding_value, out)
+            out = torch.where(ids == self.padding_idx, self.padding_value, out)
         return out
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
