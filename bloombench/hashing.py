@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter, methodcaller
@@ -34,6 +34,8 @@ __all__ = [
     "available_hashes",
     "bucket_ids",
     "bucket_ids_torch",
+    "bucket_matrix",
+    "bucket_matrix_torch",
     "check_seed",
     "derive_seeds",
     "get_hash",
@@ -41,6 +43,8 @@ __all__ = [
     "hash_ids_torch",
     "murmur3_128_low",
     "murmur3_32",
+    "murmur3_32_multi",
+    "murmur3_32_multi_torch",
     "murmur3_32_torch",
 ]
 
@@ -103,15 +107,19 @@ def _rotl32_inplace(x: np.ndarray, r: int, tmp: np.ndarray) -> None:
     np.bitwise_or(x, tmp, out=x)
 
 
-def _murmur3_chunk(blocks: list[np.ndarray], seed: int, length: int, h: np.ndarray, k: np.ndarray,
-                   tmp: np.ndarray) -> None:
-    """Hash one chunk in place into ``h``; ``blocks`` are the key's little-endian uint32 words."""
-    h.fill(seed)
+def _murmur3_chunk(blocks: list[np.ndarray], seeds: np.ndarray, length: int, h: np.ndarray, kb: np.ndarray,
+                   tmp_k: np.ndarray, tmp: np.ndarray) -> None:
+    """Hash one chunk in place into ``h`` (rows = ids, columns = seeds).
+
+    ``blocks`` are the key's little-endian uint32 words. Mixing a block does not depend on the seed,
+    so it is done once per id and xored into every seed's column.
+    """
+    h[...] = seeds
     for block in blocks:
-        np.multiply(block, np.uint32(_C1), out=k)
-        _rotl32_inplace(k, 15, tmp)
-        np.multiply(k, np.uint32(_C2), out=k)
-        np.bitwise_xor(h, k, out=h)
+        np.multiply(block, np.uint32(_C1), out=kb)
+        _rotl32_inplace(kb, 15, tmp_k)
+        np.multiply(kb, np.uint32(_C2), out=kb)
+        np.bitwise_xor(h, kb[:, None], out=h)
         _rotl32_inplace(h, 13, tmp)
         np.multiply(h, np.uint32(5), out=h)
         np.add(h, np.uint32(_N), out=h)
@@ -123,6 +131,42 @@ def _murmur3_chunk(blocks: list[np.ndarray], seed: int, length: int, h: np.ndarr
         np.multiply(h, np.uint32(mult), out=h)
     np.right_shift(h, 16, out=tmp)
     np.bitwise_xor(h, tmp, out=h)
+
+
+def _check_key_bytes(key_bytes: int, lo: int, hi: int) -> None:
+    if key_bytes not in (4, 8):
+        raise ValueError(f"key_bytes must be 4 or 8, got {key_bytes!r}")
+    if key_bytes == 4 and (lo < -(2**31) or hi >= 2**31):
+        raise ValueError(f"ids must fit in int32 for key_bytes=4; got values in [{lo}, {hi}]")
+
+
+def murmur3_32_multi(ids: np.ndarray, seeds: Sequence[int], *, key_bytes: int = 8) -> np.ndarray:
+    """MurmurHash3_x86_32 of each id under each of ``seeds``: uint32 array ``(*ids.shape, k)``.
+
+    One cache-blocked pass: the seed-independent mixing of the key is shared by the k seeds.
+    Column j equals ``murmur3_32(ids, seeds[j])``.
+    """
+    seed_row = np.array([check_seed(s) for s in seeds], dtype=np.uint32)
+    arr = _as_int64(ids)
+    if arr.size:
+        _check_key_bytes(key_bytes, int(arr.min()), int(arr.max()))
+    else:
+        _check_key_bytes(key_bytes, 0, 0)
+    flat = arr.reshape(-1)
+    n, k = flat.shape[0], seed_row.shape[0]
+    words = flat.view("<u4").reshape(-1, 2)  # little-endian: column 0 = low word, column 1 = high word
+    out = np.empty((n, k), dtype=np.uint32)
+    rows = max(1, _CHUNK // max(k, 1))
+    chunk = min(rows, max(n, 1))
+    kb, tmp_k = np.empty(chunk, np.uint32), np.empty(chunk, np.uint32)
+    tmp = np.empty((chunk, k), np.uint32)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        size = stop - start
+        lo = words[start:stop, 0]
+        blocks = [lo] if key_bytes == 4 else [lo, words[start:stop, 1]]
+        _murmur3_chunk(blocks, seed_row, key_bytes, out[start:stop], kb[:size], tmp_k[:size], tmp[:size])
+    return out.reshape(*arr.shape, k)
 
 
 def murmur3_32(ids: np.ndarray, seed: int, *, key_bytes: int = 8) -> np.ndarray:
@@ -143,26 +187,7 @@ def murmur3_32(ids: np.ndarray, seed: int, *, key_bytes: int = 8) -> np.ndarray:
     numpy.ndarray
         uint32 hashes, same shape as ``ids``.
     """
-    seed = check_seed(seed)
-    arr = _as_int64(ids)
-    if key_bytes not in (4, 8):
-        raise ValueError(f"key_bytes must be 4 or 8, got {key_bytes!r}")
-    if key_bytes == 4 and arr.size and (arr.min() < -(2**31) or arr.max() >= 2**31):
-        raise ValueError("ids must fit in int32 for key_bytes=4; "
-                         f"got values in [{int(arr.min())}, {int(arr.max())}]")
-    flat = arr.reshape(-1)
-    words = flat.view("<u4").reshape(-1, 2)  # little-endian: column 0 = low word, column 1 = high word
-    out = np.empty(flat.shape[0], dtype=np.uint32)
-    n_chunk = min(_CHUNK, max(flat.shape[0], 1))
-    k = np.empty(n_chunk, np.uint32)
-    tmp = np.empty(n_chunk, np.uint32)
-    for start in range(0, flat.shape[0], _CHUNK):
-        stop = min(start + _CHUNK, flat.shape[0])
-        size = stop - start
-        lo = words[start:stop, 0]
-        blocks = [lo] if key_bytes == 4 else [lo, words[start:stop, 1]]
-        _murmur3_chunk(blocks, seed, key_bytes, out[start:stop], k[:size], tmp[:size])
-    return out.reshape(arr.shape)
+    return murmur3_32_multi(ids, [seed], key_bytes=key_bytes)[..., 0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -183,37 +208,43 @@ def _rotl32_t(x: torch.Tensor, r: int) -> torch.Tensor:
     return ((x << r) & _MASK32) | (x >> (32 - r))
 
 
-def murmur3_32_torch(ids: torch.Tensor, seed: int, *, key_bytes: int = 8) -> torch.Tensor:
-    """MurmurHash3_x86_32 of each id on the ids' device; same values as :func:`murmur3_32`.
+def murmur3_32_multi_torch(ids: torch.Tensor, seeds: Sequence[int], *, key_bytes: int = 8) -> torch.Tensor:
+    """MurmurHash3_x86_32 of each id under each seed on the ids' device: int64 ``(*ids.shape, k)``.
 
-    Returns an int64 tensor on ``ids.device`` holding the unsigned 32-bit hash (in ``[0, 2**32)``).
-    CPU tensors go through the cache-blocked numpy kernel (zero-copy, ~20x faster than torch's
-    elementwise ops on CPU); other devices run the torch kernel where the ids live.
+    Values are the unsigned 32-bit hashes (in ``[0, 2**32)``). CPU tensors go through the cache-blocked
+    numpy kernel (zero-copy in; ~20x faster than torch's elementwise ops on CPU); other devices run
+    the torch kernel where the ids live.
     """
-    seed = check_seed(seed)
+    seeds = [check_seed(s) for s in seeds]
     _check_tensor_ids(ids)
     if ids.device.type == "cpu":
-        hashed = murmur3_32(ids.detach().numpy(), seed, key_bytes=key_bytes)
+        hashed = murmur3_32_multi(ids.detach().numpy(), seeds, key_bytes=key_bytes)
         return torch.from_numpy(hashed.astype(np.int64))
-    return _murmur3_32_torch_kernel(ids, seed, key_bytes=key_bytes)
+    return _murmur3_32_torch_kernel(ids, seeds, key_bytes=key_bytes)
 
 
-def _murmur3_32_torch_kernel(ids: torch.Tensor, seed: int, *, key_bytes: int = 8) -> torch.Tensor:
-    """The device kernel: 32-bit words kept in int64 masked to 32 bits (torch lacks uint32 ops)."""
-    if key_bytes not in (4, 8):
-        raise ValueError(f"key_bytes must be 4 or 8, got {key_bytes!r}")
+def murmur3_32_torch(ids: torch.Tensor, seed: int, *, key_bytes: int = 8) -> torch.Tensor:
+    """MurmurHash3_x86_32 of each id on the ids' device (int64, same shape); equals :func:`murmur3_32`."""
+    return murmur3_32_multi_torch(ids, [seed], key_bytes=key_bytes)[..., 0]
+
+
+def _murmur3_32_torch_kernel(ids: torch.Tensor, seeds: Sequence[int], *, key_bytes: int = 8) -> torch.Tensor:
+    """The device kernel: 32-bit words kept in int64 masked to 32 bits (torch lacks uint32 ops).
+
+    Returns ``(*ids.shape, len(seeds))``; the seed-independent block mixing is done once per id.
+    """
     x = ids.to(torch.int64)
-    if key_bytes == 4 and x.numel() and bool((x < -(2**31)).any() | (x >= 2**31).any()):
-        raise ValueError("ids must fit in int32 for key_bytes=4; "
-                         f"got values in [{int(x.min())}, {int(x.max())}]")
+    if x.numel():
+        _check_key_bytes(key_bytes, int(x.min()), int(x.max()))
+    else:
+        _check_key_bytes(key_bytes, 0, 0)
     blocks = [x & _MASK32]
     if key_bytes == 8:
         blocks.append((x >> 32) & _MASK32)  # arithmetic shift, then mask: the high word's bits
-    h = torch.full_like(x, seed)
+    h = torch.tensor(list(seeds), dtype=torch.int64, device=x.device).expand(*x.shape, len(seeds))
     for block in blocks:
-        k = _mul32(block, _C1)
-        k = _mul32(_rotl32_t(k, 15), _C2)
-        h = _rotl32_t(h ^ k, 13)
+        kb = _mul32(_rotl32_t(_mul32(block, _C1), 15), _C2)
+        h = _rotl32_t(h ^ kb.unsqueeze(-1), 13)
         h = (_mul32(h, 5) + _N) & _MASK32
     h = h ^ key_bytes
     h = _mul32(h ^ (h >> 16), _F1)
@@ -384,6 +415,9 @@ class HashFamily:
         True for families defined only over a finite vocabulary ``[0, vocab_size)``.
     description : str
         One line for listings.
+    numpy_multi_fn, torch_multi_fn : callable or None
+        Kernels hashing under k seeds in one pass, ``(flat ids, seeds) -> (n, k)``, where the family
+        has one (murmur3); otherwise the seeds are hashed one after the other.
     """
 
     name: str
@@ -393,6 +427,8 @@ class HashFamily:
     torch_fn: Callable[[torch.Tensor, int], torch.Tensor] | None
     needs_vocab: bool
     description: str
+    numpy_multi_fn: Callable[[np.ndarray, list[int]], np.ndarray] | None = None
+    torch_multi_fn: Callable[[torch.Tensor, list[int]], torch.Tensor] | None = None
 
 
 def _lib(module: str, attr: str) -> Callable[..., int]:
@@ -404,11 +440,14 @@ def _build_registry() -> dict[str, HashFamily]:
     fams = [
         HashFamily("murmur3", 32, i64, lambda a, s: murmur3_32(a, s),
                    lambda t, s: murmur3_32_torch(t, s), False,
-                   "MurmurHash3_x86_32, vectorised (numpy/torch), bit-identical to mmh3"),
+                   "MurmurHash3_x86_32, vectorised (numpy/torch), bit-identical to mmh3",
+                   murmur3_32_multi, murmur3_32_multi_torch),
         HashFamily("murmur3_int32", 32, "int32-le (4 bytes; ids must fit int32)",
                    lambda a, s: murmur3_32(a, s, key_bytes=4),
                    lambda t, s: murmur3_32_torch(t, s, key_bytes=4), False,
-                   "MurmurHash3_x86_32 of the 4-byte key (Spotlight / scikit-learn compatible)"),
+                   "MurmurHash3_x86_32 of the 4-byte key (Spotlight / scikit-learn compatible)",
+                   functools.partial(murmur3_32_multi, key_bytes=4),
+                   functools.partial(murmur3_32_multi_torch, key_bytes=4)),
         HashFamily("murmur3_128", 64, i64, murmur3_128_low, None, False,
                    "MurmurHash3_x64_128 low 64 bits, vectorised (numpy), bit-identical to mmh3"),
         HashFamily("xxh32", 32, i64, _per_key(_lib("xxhash", "xxh32_intdigest"), 32), None, False,
@@ -530,24 +569,46 @@ def _check_buckets(num_buckets: int) -> int:
     return int(num_buckets)
 
 
-def bucket_ids(ids: np.ndarray | list | int, *, seed: int, num_buckets: int, name: str = "murmur3",
-               signed: bool = False, vocab_size: int | None = None) -> np.ndarray:
-    """Bucket of each id: its hash modulo ``num_buckets`` (int64, in ``[0, num_buckets)``).
+def _reduce_numpy(values: np.ndarray, num_buckets: int, signed: bool) -> np.ndarray:
+    """Native-width hash values -> int64 buckets in ``[0, num_buckets)``."""
+    if signed:
+        return np.mod(values.view(np.int32).astype(np.int64), num_buckets)
+    if values.dtype == np.uint32 and num_buckets < 2**32:
+        return np.remainder(values, np.uint32(num_buckets)).astype(np.int64)
+    return (values.astype(np.uint64, copy=False) % np.uint64(num_buckets)).astype(np.int64)
 
-    ``signed=True`` (32-bit families only) reads the hash as int32 before the floor modulo, as
-    Spotlight does with scikit-learn's signed ``murmurhash3_32``; the result is still non-negative.
+
+def _check_signed(family: HashFamily, signed: bool) -> None:
+    if signed and family.bits != 32:
+        raise ValueError(f"signed=True needs a 32-bit hash family, got {family.name!r}")
+
+
+def bucket_matrix(ids: np.ndarray | list | int, *, seeds: Sequence[int], num_buckets: int,
+                  name: str = "murmur3", signed: bool = False, vocab_size: int | None = None) -> np.ndarray:
+    """Bucket of each id under each seed: int64 ``(*ids.shape, len(seeds))`` in ``[0, num_buckets)``.
+
+    Column j is the hash with ``seeds[j]`` modulo ``num_buckets``. ``signed=True`` (32-bit families
+    only) reads the hash as int32 before the floor modulo, as Spotlight does with scikit-learn's
+    signed ``murmurhash3_32``; the result is still non-negative.
     """
     num_buckets = _check_buckets(num_buckets)
-    family, values, shape = _hash_native(ids, seed, name, vocab_size)
-    if signed:
-        if family.bits != 32:
-            raise ValueError(f"signed=True needs a 32-bit hash family, got {name!r}")
-        buckets = np.mod(values.view(np.int32).astype(np.int64), num_buckets)
-    elif values.dtype == np.uint32 and num_buckets < 2**32:
-        buckets = np.remainder(values, np.uint32(num_buckets))
+    family = get_hash(name)
+    _check_signed(family, signed)
+    seeds = [check_seed(s) for s in seeds]
+    arr = _as_int64(ids)
+    flat = arr.reshape(-1)
+    if family.numpy_multi_fn is not None:
+        values = family.numpy_multi_fn(flat, seeds)
     else:
-        buckets = values.astype(np.uint64, copy=False) % np.uint64(num_buckets)
-    return buckets.astype(np.int64).reshape(shape)
+        values = np.stack([_hash_native(flat, s, name, vocab_size)[1] for s in seeds], axis=-1)
+    return _reduce_numpy(values, num_buckets, signed).reshape(*arr.shape, len(seeds))
+
+
+def bucket_ids(ids: np.ndarray | list | int, *, seed: int, num_buckets: int, name: str = "murmur3",
+               signed: bool = False, vocab_size: int | None = None) -> np.ndarray:
+    """Bucket of each id: its hash modulo ``num_buckets`` (int64, same shape); see :func:`bucket_matrix`."""
+    return bucket_matrix(ids, seeds=[seed], num_buckets=num_buckets, name=name, signed=signed,
+                         vocab_size=vocab_size)[..., 0]
 
 
 def _mod_u64_torch(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -558,28 +619,37 @@ def _mod_u64_torch(x: torch.Tensor, m: int) -> torch.Tensor:
     return torch.where(neg, torch.remainder(torch.remainder(x, m) + r, m), torch.remainder(x, m))
 
 
-def bucket_ids_torch(ids: torch.Tensor, *, seed: int, num_buckets: int, name: str = "murmur3",
-                     signed: bool = False, vocab_size: int | None = None) -> torch.Tensor:
-    """Torch counterpart of :func:`bucket_ids`; int64 on ``ids.device``.
+def bucket_matrix_torch(ids: torch.Tensor, *, seeds: Sequence[int], num_buckets: int, name: str = "murmur3",
+                        signed: bool = False, vocab_size: int | None = None) -> torch.Tensor:
+    """Torch counterpart of :func:`bucket_matrix`: int64 ``(*ids.shape, k)`` on ``ids.device``.
 
     CPU tensors go through the numpy path (zero-copy in, native-width modulo); other devices hash
     with the family's torch kernel where the ids live.
     """
     num_buckets = _check_buckets(num_buckets)
     family = get_hash(name)
+    _check_signed(family, signed)
     _check_tensor_ids(ids)
     if ids.device.type == "cpu":
-        return torch.from_numpy(bucket_ids(ids.detach().numpy(), seed=seed, num_buckets=num_buckets, name=name,
-                                           signed=signed, vocab_size=vocab_size))
-    h = hash_ids_torch(ids, seed=seed, name=name, vocab_size=vocab_size)
+        return torch.from_numpy(bucket_matrix(ids.detach().numpy(), seeds=seeds, num_buckets=num_buckets,
+                                              name=name, signed=signed, vocab_size=vocab_size))
+    seeds = [check_seed(s) for s in seeds]
+    if family.torch_multi_fn is not None:
+        h = family.torch_multi_fn(ids, seeds)
+    else:
+        h = torch.stack([hash_ids_torch(ids, seed=s, name=name, vocab_size=vocab_size) for s in seeds], dim=-1)
     if signed:
-        if family.bits != 32:
-            raise ValueError(f"signed=True needs a 32-bit hash family, got {name!r}")
-        h = torch.where(h >= 2**31, h - 2**32, h)
-        return torch.remainder(h, num_buckets)
+        return torch.remainder(torch.where(h >= 2**31, h - 2**32, h), num_buckets)
     if family.bits == 32:
         return torch.remainder(h, num_buckets)
     return _mod_u64_torch(h, num_buckets)
+
+
+def bucket_ids_torch(ids: torch.Tensor, *, seed: int, num_buckets: int, name: str = "murmur3",
+                     signed: bool = False, vocab_size: int | None = None) -> torch.Tensor:
+    """Torch counterpart of :func:`bucket_ids`; int64 on ``ids.device``."""
+    return bucket_matrix_torch(ids, seeds=[seed], num_buckets=num_buckets, name=name, signed=signed,
+                               vocab_size=vocab_size)[..., 0]
 
 
 def derive_seeds(seed: int, count: int) -> list[int]:

@@ -23,11 +23,14 @@ from bloombench.hashing import (
     available_hashes,
     bucket_ids,
     bucket_ids_torch,
+    bucket_matrix,
+    bucket_matrix_torch,
     derive_seeds,
     get_hash,
     hash_ids,
     hash_ids_torch,
     murmur3_32,
+    murmur3_32_multi,
     murmur3_32_torch,
 )
 
@@ -119,7 +122,7 @@ def test_numpy_torch_kernel_and_mmh3_agree(key_bytes: int, seed: int) -> None:
     t = torch.from_numpy(ids)
     np.testing.assert_array_equal(murmur3_32(ids, seed, key_bytes=key_bytes), ref)
     # The device kernel (used on CUDA) is exercised on CPU here too, so it is tested without a GPU.
-    np.testing.assert_array_equal(hashing._murmur3_32_torch_kernel(t, seed, key_bytes=key_bytes).numpy(), ref)
+    np.testing.assert_array_equal(hashing._murmur3_32_torch_kernel(t, [seed], key_bytes=key_bytes)[..., 0].numpy(), ref)
     np.testing.assert_array_equal(murmur3_32_torch(t, seed, key_bytes=key_bytes).numpy(), ref)
 
 
@@ -266,3 +269,28 @@ def test_get_hash_describes_each_family() -> None:
         assert fam.name == name and fam.bits in (32, 64) and fam.key and fam.description
     assert get_hash("murmur3").torch_fn is not None
     assert get_hash("random").needs_vocab
+
+
+@pytest.mark.parametrize(("name", "signed"), [("murmur3", False), ("murmur3", True), ("murmur3_int32", True),
+                                              ("xxh64", False), ("farmhash32", False), ("farmhash32", True)])
+def test_bucket_matrix_columns_equal_single_seed_buckets(name: str, signed: bool) -> None:
+    ids = np.arange(-300, 3000, dtype=np.int64).reshape(-1, 11)
+    seeds = derive_seeds(5, 4) + [179424941]
+    matrix = bucket_matrix(ids, seeds=seeds, num_buckets=1009, name=name, signed=signed)
+    assert matrix.shape == (*ids.shape, 5) and matrix.dtype == np.int64
+    for j, seed in enumerate(seeds):
+        np.testing.assert_array_equal(matrix[..., j], bucket_ids(ids, seed=seed, num_buckets=1009, name=name,
+                                                                 signed=signed))
+    torch_matrix = bucket_matrix_torch(torch.from_numpy(ids), seeds=seeds, num_buckets=1009, name=name,
+                                       signed=signed)
+    np.testing.assert_array_equal(torch_matrix.numpy(), matrix)
+
+
+def test_multi_seed_torch_kernel_equals_numpy_kernel() -> None:
+    ids = np.concatenate([EDGE_IDS, np.random.default_rng(1).integers(-(2**63), 2**63 - 1, 3000)])
+    seeds = [0, 1, MAX_SEED, 42]
+    expected = murmur3_32_multi(ids, seeds).astype(np.int64)
+    got = hashing._murmur3_32_torch_kernel(torch.from_numpy(ids), seeds).numpy()
+    np.testing.assert_array_equal(got, expected)
+    for j, seed in enumerate(seeds):
+        np.testing.assert_array_equal(expected[:, j], murmur3_32(ids, seed))

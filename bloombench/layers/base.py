@@ -173,17 +173,24 @@ class HashIndex(nn.Module):
 
     def compute(self, ids: torch.Tensor) -> torch.Tensor:
         """Hash int64 ``ids`` (any shape) to ``(*ids.shape, k)`` int64 buckets on ``ids.device``."""
+        vocab = None if self.num_embeddings is None else self.num_embeddings * self.key_stride
+        if self.key_stride == 1 and not any(self.key_offsets):
+            # Bloom: the keys are the ids themselves, hashed under all k seeds in one pass (murmur3
+            # shares the seed-independent key mixing between the seeds).
+            out = hashing.bucket_matrix_torch(ids, seeds=self.seeds, num_buckets=self.num_buckets,
+                                              name=self.hash, signed=self.signed, vocab_size=vocab)
+            return self._pad(ids.unsqueeze(-1), out)
         ids = ids.unsqueeze(-1)
         out = torch.empty((*ids.shape[:-1], self.num_columns), dtype=torch.int64, device=ids.device)
-        vocab = None if self.num_embeddings is None else self.num_embeddings * self.key_stride
-        # Bloom's keys are the ids themselves: hash them as they are (no (n, k) key tensor to build
-        # and copy); a group of columns with one seed and equal keys gets one broadcast result.
-        plain_keys = self.key_stride == 1 and not any(self.key_offsets)
         for seed, cols in self._groups:
-            keys = ids if plain_keys else ids * self.key_stride + self._offsets[cols].to(ids.device)
+            keys = ids * self.key_stride + self._offsets[cols].to(ids.device)
             out[..., cols] = hashing.bucket_ids_torch(
                 keys, seed=seed, num_buckets=self.num_buckets, name=self.hash,
                 signed=self.signed, vocab_size=vocab)
+        return self._pad(ids, out)
+
+    def _pad(self, ids: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Send every column of the padding id (``ids`` has a trailing unit axis) to ``padding_value``."""
         if self.padding_idx is not None:
             out = torch.where(ids == self.padding_idx, self.padding_value, out)
         return out
