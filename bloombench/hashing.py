@@ -7,7 +7,7 @@ as the **8-byte little-endian two's-complement encoding of its int64 value** ("i
 The registry maps a name to a :class:`HashFamily` holding a vectorised numpy function and, where one
 exists, a torch function that runs on the ids' device (CPU or CUDA). Library families (mmh3, xxhash,
 cityhash, metrohash, hashlib) have no per-element array API; for those the whole id array is converted to
-keys once (``struct.iter_unpack``) and the library is mapped over the keys, so no per-id
+keys once (``ndarray.view("V8").tolist()``) and the library is mapped over the keys, so no per-id
 ``int.to_bytes`` is paid.
 
 FarmHash and CityHash come from the ``cityhash`` package (its ``farmhash`` module). ``pyfarmhash``
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import itemgetter, methodcaller
+from operator import methodcaller
 
 import numpy as np
 import torch
@@ -115,11 +114,12 @@ def _murmur3_chunk(blocks: list[np.ndarray], seeds: np.ndarray, length: int, h: 
     so it is done once per id and xored into every seed's column.
     """
     h[...] = seeds
+    per_seed = kb[:, None] if h.ndim == 2 else kb  # one seed: plain 1-d ops (no broadcasting cost)
     for block in blocks:
         np.multiply(block, np.uint32(_C1), out=kb)
         _rotl32_inplace(kb, 15, tmp_k)
         np.multiply(kb, np.uint32(_C2), out=kb)
-        np.bitwise_xor(h, kb[:, None], out=h)
+        np.bitwise_xor(h, per_seed, out=h)
         _rotl32_inplace(h, 13, tmp)
         np.multiply(h, np.uint32(5), out=h)
         np.add(h, np.uint32(_N), out=h)
@@ -140,11 +140,13 @@ def _check_key_bytes(key_bytes: int, lo: int, hi: int) -> None:
         raise ValueError(f"ids must fit in int32 for key_bytes=4; got values in [{lo}, {hi}]")
 
 
-def murmur3_32_multi(ids: np.ndarray, seeds: Sequence[int], *, key_bytes: int = 8) -> np.ndarray:
-    """MurmurHash3_x86_32 of each id under each of ``seeds``: uint32 array ``(*ids.shape, k)``.
+def murmur3_32_multi(ids: np.ndarray, seeds: Sequence[int], *, key_bytes: int = 8,
+                     dtype: type[np.unsignedinteger] = np.uint32) -> np.ndarray:
+    """MurmurHash3_x86_32 of each id under each of ``seeds``: array ``(*ids.shape, k)`` of ``dtype``.
 
     One cache-blocked pass: the seed-independent mixing of the key is shared by the k seeds.
-    Column j equals ``murmur3_32(ids, seeds[j])``.
+    Column j equals ``murmur3_32(ids, seeds[j])``. ``dtype=np.uint64`` zero-extends each chunk while
+    it is still in cache (cheaper than widening the whole result afterwards).
     """
     seed_row = np.array([check_seed(s) for s in seeds], dtype=np.uint32)
     arr = _as_int64(ids)
@@ -155,17 +157,27 @@ def murmur3_32_multi(ids: np.ndarray, seeds: Sequence[int], *, key_bytes: int = 
     flat = arr.reshape(-1)
     n, k = flat.shape[0], seed_row.shape[0]
     words = flat.view("<u4").reshape(-1, 2)  # little-endian: column 0 = low word, column 1 = high word
-    out = np.empty((n, k), dtype=np.uint32)
+    if dtype not in (np.uint32, np.uint64):
+        raise ValueError(f"dtype must be numpy.uint32 or numpy.uint64, got {dtype!r}")
+    out = np.empty((n, k), dtype=dtype)
     rows = max(1, _CHUNK // max(k, 1))
     chunk = min(rows, max(n, 1))
     kb, tmp_k = np.empty(chunk, np.uint32), np.empty(chunk, np.uint32)
     tmp = np.empty((chunk, k), np.uint32)
+    h = np.empty((chunk, k), np.uint32) if dtype is np.uint64 else None
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         size = stop - start
         lo = words[start:stop, 0]
         blocks = [lo] if key_bytes == 4 else [lo, words[start:stop, 1]]
-        _murmur3_chunk(blocks, seed_row, key_bytes, out[start:stop], kb[:size], tmp_k[:size], tmp[:size])
+        target = out[start:stop] if h is None else h[:size]
+        if k == 1:
+            _murmur3_chunk(blocks, seed_row[0], key_bytes, target.reshape(-1), kb[:size], tmp_k[:size],
+                           tmp[:size].reshape(-1))
+        else:
+            _murmur3_chunk(blocks, seed_row, key_bytes, target, kb[:size], tmp_k[:size], tmp[:size])
+        if h is not None:
+            out[start:stop] = target
     return out.reshape(*arr.shape, k)
 
 
@@ -255,9 +267,13 @@ def _murmur3_32_torch_kernel(ids: torch.Tensor, seeds: Sequence[int], *, key_byt
 # ----------------------------------------------------------------------------------------------------
 # Library families: keys built once, library mapped over them
 # ----------------------------------------------------------------------------------------------------
-def _keys(arr: np.ndarray) -> map:
-    """Iterator over the 8-byte little-endian key of every id (one C-level pass, no per-id to_bytes)."""
-    return map(itemgetter(0), struct.iter_unpack("8s", arr.tobytes()))
+def _keys(arr: np.ndarray) -> list[bytes]:
+    """The 8-byte little-endian key of every id, built in one C-level pass (no per-id ``to_bytes``).
+
+    ``tolist()`` of a void view yields one ``bytes`` object per element, trailing zero bytes kept
+    (unlike an ``S8`` view, which strips them).
+    """
+    return np.ascontiguousarray(arr, dtype="<i8").view("V8").tolist()
 
 
 def _per_key(fn: Callable[..., int], bits: int) -> Callable[[np.ndarray, int], np.ndarray]:
@@ -283,7 +299,7 @@ def _keyed_digest(constructor: Callable[[bytes], object]) -> Callable[[np.ndarra
         messages = np.empty((arr.size, 2), dtype="<u8")
         messages[:, 0] = seed
         messages[:, 1] = arr.view("<u8")
-        keys = map(itemgetter(0), struct.iter_unpack("16s", messages.tobytes()))
+        keys = messages.view("V16").reshape(-1).tolist()
         digests = b"".join(map(methodcaller("digest"), map(constructor, keys)))
         first8 = np.frombuffer(digests, dtype=np.uint8).reshape(-1, digest_size)[:, :8]
         return np.ascontiguousarray(first8).view("<u8").reshape(-1).astype(np.uint64)
@@ -438,7 +454,7 @@ def _lib(module: str, attr: str) -> Callable[..., int]:
 def _build_registry() -> dict[str, HashFamily]:
     i64 = "int64-le (8 bytes)"
     fams = [
-        HashFamily("murmur3", 32, i64, lambda a, s: murmur3_32(a, s),
+        HashFamily("murmur3", 32, i64, lambda a, s: murmur3_32_multi(a, [s], dtype=np.uint64)[:, 0],
                    lambda t, s: murmur3_32_torch(t, s), False,
                    "MurmurHash3_x86_32, vectorised (numpy/torch), bit-identical to mmh3",
                    murmur3_32_multi, murmur3_32_multi_torch),
