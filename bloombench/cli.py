@@ -1,4 +1,4 @@
-"""Command line: ``bloombench train``, ``bloombench datasets``, ``bloombench reproduce``.
+"""Command line: ``bloombench train``, ``run``, ``reproduce``, ``report``, ``specs``, ``datasets``.
 
 A thin argparse front over :mod:`bloombench.experiments` and :mod:`bloombench.data`; every number it
 prints comes from those modules.
@@ -66,10 +66,66 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    from bloombench.experiments.executors import make_executor
+
+    return make_executor(workers=args.workers, scheduler=args.scheduler, dask_local=args.dask_local)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bloombench.experiments.spec import load_spec
+    from bloombench.experiments.sweep import run_experiment
+
+    spec = load_spec(args.spec, args.profile or ())
+    with _executor(args) as executor:
+        outcome = run_experiment(spec, results_dir=args.results_dir, executor=executor, data_dir=args.data_dir,
+                                 progress=not args.no_progress)
+    print(f"{outcome.experiment}: {outcome.planned} trials, {outcome.skipped} already recorded, "
+          f"{outcome.ran} run now, {outcome.failed} failed; records in "
+          f"{args.results_dir}/{outcome.experiment}/trials.jsonl")
+    return 1 if outcome.failed else 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from bloombench.experiments.reproduce import reproduce
 
-    return reproduce(profile=args.profile, results_dir=args.results_dir, data_dir=args.data_dir)
+    with _executor(args) as executor:
+        return reproduce(profile=args.profile, results_dir=args.results_dir,
+                         reports_dir=None if args.no_report else args.reports_dir, data_dir=args.data_dir,
+                         executor=executor, progress=not args.no_progress)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bloombench.report import build_report
+
+    print(build_report(results_dir=args.results_dir, out_dir=args.out, asv_html_dir=args.asv_html))
+    return 0
+
+
+def _cmd_specs(args: argparse.Namespace) -> int:
+    import textwrap
+
+    from bloombench.experiments.spec import available_specs, load_spec
+
+    for name in available_specs():
+        spec = load_spec(name)
+        print(f"{name}  (profiles: {', '.join(spec.available_profiles) or 'none'})")
+        print(textwrap.indent(textwrap.fill(" ".join(spec.description.split()), 100), "    "))
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by ``run`` and ``reproduce``: where results go and where trials execute."""
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--data-dir", default=None, help="data directory (default $BLOOMBENCH_DATA or the cache)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, help="run trials in N local processes (default 1: "
+                       "in this process)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="submit trials to the Dask scheduler at ADDRESS (e.g. tcp://127.0.0.1:8786)")
+    where.add_argument("--dask-local", type=int, default=None, metavar="N",
+                       help="start a local Dask cluster of N worker processes")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,11 +171,28 @@ def _parser() -> argparse.ArgumentParser:
     datasets.add_argument("--stats", action="store_true", help="load the datasets present and add statistics")
     datasets.set_defaults(func=_cmd_datasets)
 
-    repro = sub.add_parser("reproduce", help="run the reproduction experiments and write results")
+    run = sub.add_parser("run", help="run an experiment spec (resumable): search, selection, final trials")
+    run.add_argument("spec", help="a shipped spec name (see `bloombench specs`) or a path to a .toml file")
+    run.add_argument("--profile", action="append", metavar="NAME",
+                     help="apply a profile of the spec (repeatable, in order), e.g. quick, full, legacy")
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    repro = sub.add_parser("reproduce", help="run every shipped experiment of a profile and build the report")
     repro.add_argument("--profile", choices=["quick", "full"], default="quick")
-    repro.add_argument("--results-dir", default="results")
-    repro.add_argument("--data-dir", default=None)
+    repro.add_argument("--reports-dir", default="reports")
+    repro.add_argument("--no-report", action="store_true", help="run the experiments only")
+    _add_run_options(repro)
     repro.set_defaults(func=_cmd_reproduce)
+
+    report = sub.add_parser("report", help="render figures, tables and index.html from results files")
+    report.add_argument("--results-dir", default="results")
+    report.add_argument("--out", default="reports")
+    report.add_argument("--asv-html", default=None, help="published asv pages to link (default: <out>/asv when present)")
+    report.set_defaults(func=_cmd_report)
+
+    specs = sub.add_parser("specs", help="list the shipped experiment specs and their profiles")
+    specs.set_defaults(func=_cmd_specs)
     return parser
 
 

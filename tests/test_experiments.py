@@ -12,7 +12,7 @@ import pytest
 
 from bloombench.cli import main
 from bloombench.experiments import ResultStore, config_hash, load_results, resolve_config, run_trial
-from bloombench.experiments.reproduce import run_trials
+from bloombench.experiments.trial import execute_trial
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SYNTHETIC = {"name": "synthetic",
@@ -90,23 +90,64 @@ def test_store_appends_whole_lines_and_skips_a_torn_tail(tmp_path: Path) -> None
         ResultStore(tmp_path, "../escape")
 
 
-def test_sweep_records_failures_goes_on_and_resumes_without_duplicates(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path, "sweep")
-    trials = [("full", tiny()), ("bad", tiny("bloom", compression_ratio=5.0)), ("bloom", tiny("bloom"))]
-    assert run_trials(store, trials, progress=False) == 1
-    records = list(store.records())
-    assert [r["status"] for r in records] == ["ok", "failed", "ok"]
-    assert "compression_ratio" in records[1]["error"]
-    for record in records:
-        assert record["environment"]["torch"] and record["started"] and record["ended"]
-        assert record["seeds"] == {"split": 0, "training": 0}
-    # A rerun skips the trials recorded ok and retries only the failed one.
-    assert run_trials(store, trials, progress=False) == 1
-    keys = [r["trial_key"] for r in store.records() if r["status"] == "ok"]
-    assert len(keys) == len(set(keys)) == 2
-    frame = load_results(tmp_path, "sweep")
-    assert {"test.mrr", "config.embedding.method", "status"} <= set(frame.columns)
-    assert len(frame) == 4
+def _task(config: dict, key: str = "k") -> dict:
+    return {"experiment": "exp", "variant": "v", "phase": "final", "trial_key": key, "config": config}
+
+
+def test_execute_trial_records_identity_and_turns_failures_into_records(tmp_path: Path) -> None:
+    ok = execute_trial(_task(tiny("bloom", compression_ratio=0.25, num_hashes=2)))
+    assert ok["status"] == "ok" and ok["trial_key"] == "k" and ok["phase"] == "final"
+    assert ok["environment"]["torch"] and ok["started"] <= ok["ended"] and ok["wall_seconds"] > 0
+    assert ok["worker"]["pid"] == os.getpid() and ok["peak_rss_bytes"] > 0
+    assert ok["seeds"] == {"split": 0, "training": 0, "embedding": None}
+    # A compression ratio above 1 fails inside the trial: recorded, not raised.
+    bad = execute_trial(_task(tiny("bloom", compression_ratio=5.0)))
+    assert bad["status"] == "failed" and "compression_ratio" in bad["error"] and "Traceback" in bad["traceback"]
+    assert bad["config"]["embedding"]["params"] == {"compression_ratio": 5.0}
+    unknown = execute_trial(_task({"trainin": {}}))
+    assert unknown["status"] == "failed" and "unknown config section" in unknown["error"]
+    store = ResultStore(tmp_path, "exp")
+    for record in (ok, bad, unknown):
+        store.append(record)
+    frame = load_results(tmp_path, "exp")
+    assert list(frame["status"]) == ["ok", "failed", "failed"] and "test.mrr" in frame.columns
+
+
+def test_inflated_tables_skip_evaluation_and_time_the_index() -> None:
+    rows = 5000
+    table = run_trial({**tiny("bloom", compression_ratio=0.2, num_hashes=3),
+                       "dataset": {**SYNTHETIC, "table_rows": rows}, "evaluation": {"enabled": False}})
+    assert table["table_rows"] == rows and table["validation"] == {} and table["test"] == {}
+    # 1000 rows of 8 floats per table plus an int32 (5000, 3) index per table, users and items alike.
+    assert table["embedding_bytes"] == 2 * (1000 * 8 * 4 + rows * 3 * 4)
+    assert table["index_build_seconds"] > 0
+    otf = run_trial({**tiny("bloom", compression_ratio=0.2, num_hashes=3, index="on_the_fly"),
+                     "dataset": {**SYNTHETIC, "table_rows": rows}, "evaluation": {"enabled": False}})
+    assert otf["index_build_seconds"] == 0.0 and otf["embedding_bytes"] == 2 * 1000 * 8 * 4
+    with pytest.raises(ValueError, match="dataset.table_rows must be a positive int"):
+        run_trial({**tiny(), "dataset": {**SYNTHETIC, "table_rows": -3}})
+
+
+def test_diagnostics_are_recorded_per_hashed_table() -> None:
+    record = run_trial({**tiny("bloom", compression_ratio=0.25, num_hashes=2), "evaluation": {"diagnostics": True},
+                        "embedding": {"method": "bloom", "tables": "items",
+                                      "params": {"compression_ratio": 0.25, "num_hashes": 2}}})
+    assert set(record["diagnostics"]) == {"items"}  # the user table is full: nothing hashed
+    items = record["diagnostics"]["items"]
+    assert items["num_ids"] == 80 and items["num_buckets"] == 20 and items["num_hashes"] == 2
+    assert 0 <= items["repeat_share"] <= 1 and items["load_mean"] == pytest.approx(80 * 2 / 20)
+
+
+def test_sequence_windows_follow_a_percentile_of_user_counts() -> None:
+    base = {"dataset": {"name": "synthetic", "synthetic": {"num_users": 40, "num_items": 50,
+                                                              "num_interactions": 2000, "seed": 1}},
+            "split": {"kind": "user", "max_length": "p50", "min_length": 2},
+            "model": {"kind": "sequence", "representation": "pooling", "embedding_dim": 8},
+            "embedding": {"method": "full", "tables": "items"}, "training": {"epochs": 1, "batch_size": 64}}
+    record = run_trial(base)
+    assert record["sizes"]["train"] > 0 and 0 < record["test"]["mrr"] <= 1
+    with pytest.raises(ValueError, match=r"split.max_length must be an int or 'pNN'"):
+        run_trial({**base, "split": {**base["split"], "max_length": "p200"}})
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "ml-100k" / "u.data").exists(), reason="needs ../shared/data")

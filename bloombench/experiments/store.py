@@ -9,6 +9,7 @@ experiment skips the trials whose key is already recorded with status ``ok``.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import bloombench
 __all__ = ["ResultStore", "environment", "load_results"]
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
@@ -57,6 +59,7 @@ def environment() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
     }
 

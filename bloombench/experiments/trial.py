@@ -2,15 +2,36 @@
 
 A trial is described by a nested config dict; :func:`resolve_config` fills defaults and refuses unknown
 keys, so the record of a trial always holds the *fully resolved* config and :func:`config_hash` of it.
+:func:`run_trial` raises on failure; :func:`execute_trial` is what executors run: it wraps
+:func:`run_trial` into a complete result-store record (identity, seeds, environment, times) and turns
+any exception into a record with ``status="failed"`` instead of raising.
+
+Config keys beyond the obvious ones:
+
+``dataset.table_rows``
+    Inflate the user and item id spaces to at least this many rows (Spotlight's scaling protocol: the
+    interactions stay the same, the tables grow). Used by the speed experiment.
+``split.max_length``
+    Sequence window length: an int, or ``"pNN"`` for the NN-th percentile of the per-user interaction
+    counts of the training part (Spotlight used the 95th).
+``evaluation.enabled``
+    ``False`` skips evaluation (timing-only trials on inflated tables).
+``evaluation.diagnostics``
+    Record the collision diagnostics of every hashed table of the trained model.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
+import os
+import resource
+import socket
 import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,15 +47,16 @@ from bloombench.data import (
     synthetic,
     user_split,
 )
+from bloombench.experiments.store import environment, now
 from bloombench.evaluation import evaluate_ranking, evaluate_sequence_ranking, rmse_score
-from bloombench.layers import embedding_factory
+from bloombench.layers import collision_diagnostics, embedding_factory
 from bloombench.models import ExplicitFactorizationModel, ImplicitFactorizationModel, ImplicitSequenceModel
 
-__all__ = ["DEFAULTS", "config_hash", "resolve_config", "run_trial"]
+__all__ = ["DEFAULTS", "config_hash", "execute_trial", "identity_config", "resolve_config", "run_trial"]
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dataset": {"name": "movielens-100k", "data_dir": None, "min_user": 1, "min_item": 1,
-                "synthetic": {}},
+                "synthetic": {}, "table_rows": None},
     "split": {"kind": "random", "fractions": [0.8, 0.1, 0.1], "seed": 0,
               "max_length": 100, "min_length": 20, "step": None},
     "model": {"kind": "implicit", "loss": "bpr", "embedding_dim": 32, "representation": "lstm",
@@ -42,7 +64,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "embedding": {"method": "full", "tables": "both", "params": {}},
     "training": {"epochs": 10, "batch_size": 1024, "lr": 1e-2, "l2": 1e-6, "optimizer": "adam",
                  "device": "cpu", "seed": 0},
-    "evaluation": {"ks": [5, 10, 20], "legacy": None, "exclude_train": True, "exclude_preceding": False},
+    "evaluation": {"ks": [5, 10, 20], "legacy": None, "exclude_train": True, "exclude_preceding": False,
+                   "enabled": True, "diagnostics": False},
 }
 
 _CHOICES = {
@@ -89,6 +112,14 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def identity_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved config without ``dataset.data_dir``: where the data lives is not what it is, so a trial
+    run from another data directory (or machine) is the same trial."""
+    config = resolve_config(overrides)
+    config["dataset"]["data_dir"] = None
+    return config
+
+
 def _frozen(mapping: Mapping[str, Any]) -> str:
     return json.dumps(mapping, sort_keys=True, default=str)
 
@@ -102,7 +133,31 @@ def _load(dataset_json: str) -> Interactions:
         data = load_dataset(spec["name"], data_dir=spec["data_dir"], progress=False)
     if spec["min_user"] > 1 or spec["min_item"] > 1:
         data = filter_min_interactions(data, min_user=spec["min_user"], min_item=spec["min_item"])
+    rows = spec["table_rows"]
+    if rows is not None:
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"dataset.table_rows must be a positive int or None, got {rows!r}")
+        # Spotlight's scaling protocol: the same interactions, larger id spaces (the raw-id maps no longer
+        # cover every id, so they are dropped).
+        data = dataclasses.replace(data, num_users=max(rows, data.num_users), num_items=max(rows, data.num_items),
+                                   user_map=None, item_map=None)
     return data
+
+
+def _window_length(value: Any, train: Interactions) -> int:
+    """``split.max_length``: an int, or ``"pNN"``, the NN-th percentile of per-user counts in ``train``."""
+    if isinstance(value, str) and value.startswith("p"):
+        try:
+            percentile = float(value[1:])
+        except ValueError:
+            percentile = -1.0
+        if not 0 < percentile <= 100:
+            raise ValueError(f"split.max_length must be an int or 'pNN' with 0 < NN <= 100, got {value!r}")
+        counts = np.bincount(train.user_ids)
+        return max(1, int(np.percentile(counts[counts > 0], percentile)))
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"split.max_length must be a positive int or 'pNN', got {value!r}")
+    return value
 
 
 @functools.lru_cache(maxsize=8)
@@ -116,7 +171,8 @@ def _split(dataset_json: str, split_json: str, sequences: bool) -> tuple:
     else:
         parts = random_split(data, fractions=tuple(spec["fractions"]), seed=spec["seed"])
     if sequences:
-        parts = tuple(p.to_sequences(spec["max_length"], spec["min_length"], spec["step"]) for p in parts)
+        length = _window_length(spec["max_length"], parts[0])
+        parts = tuple(p.to_sequences(length, spec["min_length"], spec["step"]) for p in parts)
     return parts
 
 
@@ -152,6 +208,18 @@ def _byte_counts(net: nn.Module) -> dict[str, int]:
             "parameters": int(sum(p.numel() for p in net.parameters()))}
 
 
+def _index_build_seconds(net: nn.Module) -> float:
+    """Seconds the model's hash indices took to build (0 for on-the-fly indices and unhashed layers)."""
+    return float(sum(getattr(m, "build_seconds", 0.0) for m in net.modules()))
+
+
+def _diagnostics(net: nn.Module) -> dict[str, dict[str, float | int]]:
+    """Collision diagnostics of each hashed table of ``net``, keyed by table (``users``, ``items``)."""
+    tables = {"users": getattr(net, "user_embeddings", None), "items": getattr(net, "item_embeddings", None)}
+    return {name: collision_diagnostics(layer).to_dict() for name, layer in tables.items()
+            if layer is not None and hasattr(layer, "hashed_indices")}
+
+
 def _evaluate(model: Any, kind: str, parts: tuple, target: Any, exclude: Any, spec: dict[str, Any]) -> dict:
     train = parts[0]
     if kind == "explicit":
@@ -166,7 +234,7 @@ def _evaluate(model: Any, kind: str, parts: tuple, target: Any, exclude: Any, sp
 
 
 def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Run one trial and return its record (config, hash, metrics, timings, sizes).
+    """Run one trial and return its measurements (config, hash, metrics, timings, sizes).
 
     Parameters
     ----------
@@ -176,31 +244,39 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``config``, ``config_hash``, ``validation`` and ``test`` metrics, ``seconds_per_epoch``
-        (median and all), ``loss``, ``evaluation_seconds``, byte counts and the dataset sizes.
+        ``config``, ``config_hash``, ``validation`` and ``test`` metrics (empty when
+        ``evaluation.enabled`` is false), ``seconds_per_epoch`` (median and all), ``loss``,
+        ``fit_seconds``, ``index_build_seconds``, ``evaluation_seconds``, ``data_seconds``, byte counts,
+        ``table_rows`` (rows of the full item table), the split sizes, ``cuda_peak_bytes`` (None on CPU)
+        and, with ``evaluation.diagnostics``, ``diagnostics`` per hashed table.
     """
     config = resolve_config(overrides)
     kind = config["model"]["kind"]
+    device = torch.device(config["training"]["device"])
     start = time.perf_counter()
     parts = _split(_frozen(config["dataset"]), _frozen(config["split"]), kind == "sequence")
     data_seconds = time.perf_counter() - start
     train, validation, test = parts
 
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     model = _build_model(config)
-    history = model.fit(train, progress=False, **config["training"])
-
     start = time.perf_counter()
-    if kind == "sequence":
-        val_metrics = _evaluate(model, kind, parts, validation, None, config["evaluation"])
-        test_metrics = _evaluate(model, kind, parts, test, None, config["evaluation"])
-    else:
+    history = model.fit(train, progress=False, **config["training"])
+    fit_seconds = time.perf_counter() - start
+    net = model._net
+
+    spec = config["evaluation"]
+    val_metrics: dict[str, float] = {}
+    test_metrics: dict[str, float] = {}
+    start = time.perf_counter()
+    if spec["enabled"]:
         # Validation excludes train items; test excludes train and validation items.
-        val_metrics = _evaluate(model, kind, parts, validation, None, config["evaluation"])
-        test_metrics = _evaluate(model, kind, parts, test, validation, config["evaluation"])
+        val_metrics = _evaluate(model, kind, parts, validation, None, spec)
+        test_metrics = _evaluate(model, kind, parts, test, validation if kind != "sequence" else None, spec)
     evaluation_seconds = time.perf_counter() - start
 
-    sizes = {"train": len(train), "validation": len(validation), "test": len(test)}
-    return {
+    record = {
         "config": config,
         "config_hash": config_hash(config),
         "validation": val_metrics,
@@ -208,10 +284,67 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "loss": [float(x) for x in history.losses],
         "seconds_per_epoch": [float(x) for x in history.seconds],
         "median_seconds_per_epoch": float(np.median(history.seconds)),
+        "fit_seconds": fit_seconds,
+        "index_build_seconds": _index_build_seconds(net),
         "evaluation_seconds": evaluation_seconds,
         "data_seconds": data_seconds,
-        **_byte_counts(model._net),
-        "sizes": sizes,
-        "device": str(torch.device(config["training"]["device"])),
+        **_byte_counts(net),
+        "table_rows": int(train.num_items),
+        "sizes": {"train": len(train), "validation": len(validation), "test": len(test)},
+        "device": str(device),
+        "cuda_peak_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
     }
+    if spec["diagnostics"]:
+        record["diagnostics"] = _diagnostics(net)
+    return record
 
+
+def execute_trial(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the trial of an executor task and return its complete result-store record; never raises.
+
+    Parameters
+    ----------
+    task : mapping
+        ``experiment``, ``variant``, ``phase``, ``trial_key``, ``config`` (trial overrides) and
+        optionally ``selected_from`` (the search trial whose hyperparameters a final trial uses).
+
+    Returns
+    -------
+    dict
+        The identity fields of ``task``, ``status`` (``"ok"`` or ``"failed"`` with ``error`` and
+        ``traceback``: an exception, a NaN loss or running out of memory fails the trial, not the sweep),
+        the measurements of :func:`run_trial`, ``seeds``, ``environment``, ``worker``, ``started``,
+        ``ended``, ``wall_seconds`` and ``peak_rss_bytes`` (the peak resident memory of the process
+        that ran it, so far).
+    """
+    record: dict[str, Any] = {key: task[key] for key in ("experiment", "variant", "phase", "trial_key")}
+    if task.get("selected_from"):
+        record["selected_from"] = task["selected_from"]
+    record["started"] = now()
+    start = time.perf_counter()
+    try:
+        record.update(run_trial(task["config"]))
+        record["status"] = "ok"
+    except Exception as error:  # recorded (MemoryError and CUDA OOM included); the sweep goes on
+        record.update(status="failed", error=f"{type(error).__name__}: {error}",
+                      traceback=traceback.format_exc(limit=8))
+        try:
+            record["config"] = resolve_config(task["config"])
+        except ValueError:
+            record["config"] = task["config"]
+    config = record["config"]
+
+    def seed(*path: str) -> Any:
+        value: Any = config
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    record.update(
+        ended=now(), wall_seconds=time.perf_counter() - start, environment=environment(),
+        worker={"host": socket.gethostname(), "pid": os.getpid()},
+        seeds={"split": seed("split", "seed"), "training": seed("training", "seed"),
+               "embedding": seed("embedding", "params", "seed")},
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    )
+    return record

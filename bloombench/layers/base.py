@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import time
 from collections.abc import Sequence
 
 import torch
@@ -156,9 +157,13 @@ class HashIndex(nn.Module):
                          else cols) for seed, cols in groups.items()]
         # Non-persistent: moves with .to(device), stays out of state_dict and memory_bytes.
         self.register_buffer("_offsets", torch.tensor(self.key_offsets, dtype=torch.int64), persistent=False)
+        # build_seconds: what precomputing the table cost (trial records report it as the index build time).
+        self.build_seconds = 0.0
         if index == "table":
+            start = time.perf_counter()
             table = self.compute(torch.arange(num_embeddings, dtype=torch.int64))
             self.register_buffer("table", table.to(table_dtype or index_dtype(self.max_value)))
+            self.build_seconds = time.perf_counter() - start
         else:
             self.table = None
 

@@ -1,0 +1,626 @@
+"""Experiment specs: TOML files that say which trials an experiment runs and how the winner is chosen.
+
+A spec (the shipped ones live in ``bloombench/configs/``) has these top-level keys; anything else is
+refused::
+
+    name = "factorization"            # results go to results/<name>[-<profile>...]/
+    description = "..."
+    seeds = [0, 1, 2]                 # repeats: each seed sets split.seed, training.seed and the hash seed
+    selection = "validation"          # or "legacy": select on the test metric, as the anchors did
+    metric = "mrr"                    # selection metric: a key of the validation/test metrics
+    diagnostics = false               # record collision diagnostics of the hashed tables
+    max_concurrent = 1                # optional cap on trials in flight (timing experiments: 1)
+
+    [base]                            # trial config shared by every trial (sections of trial.DEFAULTS)
+    model = {kind = "implicit", loss = "bpr", embedding_dim = 32}
+
+    [contexts]                        # optional: settings every variant, the baseline too, runs under;
+    "dataset.table_rows" = [10_000, 1_000_000]   # each context has its own baseline (and search)
+
+    [grid]                            # default grid of every variant without a grid of its own
+    "embedding.params.compression_ratio" = [0.1, 0.2, 0.5]
+
+    [[variants]]
+    label = "full"
+    baseline = true                   # the uncompressed reference (exactly one; never gridded)
+    embedding = {method = "full"}
+
+    [[variants]]
+    label = "bloom"
+    embedding = {method = "bloom", params = {num_hashes = 4}}
+    # grid = {}                       # an empty grid: this variant runs once per seed
+
+    [search]                          # optional random search of hyperparameters
+    trials = 20
+    seed = 0
+    scope = "baseline"                # tune the baseline, reuse for all (the anchors); or "per-point"
+    [search.space]                    # dotted config path -> list of choices, or a distribution
+    "training.lr" = [1e-3, 1e-2, 5e-2]
+    "training.l2" = {log_uniform = [1e-7, 1e-3]}
+    "training.epochs" = {int_uniform = [5, 15]}
+
+    [profiles.quick]                  # overlays: tables merge, other values replace; a list of
+    seeds = [0, 1, 2]                 # strings under "variants" keeps only those variants
+    base.training.epochs = 5
+
+Grid and space paths are dotted config paths (``training.lr``, ``embedding.params.hash``,
+``dataset.table_rows``); a grid of ``"*"`` on a ``.hash`` path means every registered hash family. ``base.dataset.name`` may be a list: the first dataset present in the data
+directory (with timestamps, for sequence models) is used. A trial's config is layered, later wins:
+``base`` < selected hyperparameters < variant < context and grid point < seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib.resources
+import inspect
+import itertools
+import math
+import numbers
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bloombench.experiments.trial import DEFAULTS, config_hash, identity_config, resolve_config
+
+__all__ = ["Dimension", "ExperimentSpec", "SearchSpec", "SpecError", "TrialSpec", "Variant", "available_specs",
+           "load_spec", "parse_spec"]
+
+_TOP_KEYS = {"name", "description", "seeds", "selection", "metric", "diagnostics", "max_concurrent", "base",
+             "contexts", "grid", "variants", "search", "profiles"}
+_VARIANT_KEYS = {"label", "baseline", "grid"} | set(DEFAULTS)
+_SEARCH_KEYS = {"trials", "seed", "scope", "space"}
+_SELECTIONS = ("validation", "legacy")
+_SCOPES = ("baseline", "per-point")
+_DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
+_LOWER_IS_BETTER = ("rmse",)
+_METRIC = re.compile(r"^(mrr|rmse|(precision|recall|ndcg|hit_rate)@\d+)$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run: the message names the file, the key, the value and what is allowed."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _fail(where: str, message: str) -> SpecError:
+    return SpecError(f"{where}: {message}")
+
+
+def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay`` on top: mappings merge recursively, every other value replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set_path(config: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``config[a][b][c] = value`` for ``path = "a.b.c"``, creating the mappings on the way."""
+    *parents, leaf = path.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = copy.deepcopy(value)
+
+
+def _check_path(where: str, path: str) -> str:
+    """A dotted path must name a key of trial.DEFAULTS, or an entry of an open mapping under it."""
+    parts = path.split(".") if isinstance(path, str) else []
+    if len(parts) < 2 or parts[0] not in DEFAULTS or not all(parts):
+        raise _fail(where, f"{path!r} is not a dotted config path like 'training.lr'; sections: {sorted(DEFAULTS)}")
+    section, key = parts[0], parts[1]
+    if key not in DEFAULTS[section]:
+        raise _fail(where, f"unknown key {section}.{key} in {path!r}; allowed: {sorted(DEFAULTS[section])}")
+    if len(parts) > 2 and not isinstance(DEFAULTS[section][key], Mapping):
+        raise _fail(where, f"{section}.{key} is not a mapping, so {path!r} cannot go deeper")
+    return path
+
+
+def _table(where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"must be a table, got {value!r}")
+    return value
+
+
+def _unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise _fail(where, f"unknown key(s) {extra}; allowed: {sorted(allowed)}")
+
+
+def _int(where: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise _fail(where, f"must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _values(where: str, value: Any) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise _fail(where, f"must be a non-empty list of values, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------- parts
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: a list of ``choices``, or a ``distribution`` over ``[low, high]``."""
+
+    path: str
+    choices: tuple[Any, ...] | None = None
+    distribution: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def parse(cls, where: str, path: str, value: Any) -> Dimension:
+        _check_path(where, path)
+        if isinstance(value, list):
+            return cls(path, choices=tuple(_values(f"{where}.{path}", value)))
+        table = _table(f"{where}.{path}", value)
+        if len(table) != 1 or next(iter(table)) not in _DISTRIBUTIONS:
+            raise _fail(f"{where}.{path}", f"must be a list of choices or one of "
+                        f"{{{', '.join(f'{d} = [low, high]' for d in _DISTRIBUTIONS)}}}, got {value!r}")
+        distribution, bounds = next(iter(table.items()))
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in bounds)
+                or not bounds[0] < bounds[1] or (distribution == "log_uniform" and bounds[0] <= 0)
+                or (distribution == "int_uniform" and not all(float(b).is_integer() for b in bounds))):
+            raise _fail(f"{where}.{path}.{distribution}", f"must be [low, high] with low < high"
+                        f"{' and low > 0' if distribution == 'log_uniform' else ''}"
+                        f"{' (integers)' if distribution == 'int_uniform' else ''}, got {bounds!r}")
+        return cls(path, distribution=distribution, low=float(bounds[0]), high=float(bounds[1]))
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """One value drawn with ``rng`` (choices keep their TOML type)."""
+        if self.choices is not None:
+            return copy.deepcopy(self.choices[int(rng.integers(len(self.choices)))])
+        assert self.low is not None and self.high is not None
+        if self.distribution == "int_uniform":
+            return int(rng.integers(int(self.low), int(self.high) + 1))
+        if self.distribution == "log_uniform":
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+    @property
+    def size(self) -> float:
+        """Number of distinct values (infinite for a continuous distribution)."""
+        if self.choices is not None:
+            return len(self.choices)
+        if self.distribution == "int_uniform":
+            return int(self.high) - int(self.low) + 1  # type: ignore[operator]
+        return math.inf
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpec:
+    """Random search: ``trials`` seeded draws from ``space``, each trained once with the first seed."""
+
+    trials: int
+    seed: int
+    scope: str
+    space: tuple[Dimension, ...]
+
+    @classmethod
+    def parse(cls, where: str, value: Any) -> SearchSpec:
+        table = _table(where, value)
+        _unknown(where, table, _SEARCH_KEYS)
+        scope = table.get("scope", "baseline")
+        if scope not in _SCOPES:
+            raise _fail(f"{where}.scope", f"must be one of {_SCOPES}, got {scope!r}")
+        space = _table(f"{where}.space", table.get("space"))
+        if not space:
+            raise _fail(f"{where}.space", "must name at least one hyperparameter")
+        return cls(trials=_int(f"{where}.trials", table.get("trials"), 1),
+                   seed=_int(f"{where}.seed", table.get("seed", 0), 0), scope=scope,
+                   space=tuple(Dimension.parse(f"{where}.space", p, v) for p, v in space.items()))
+
+    def draws(self) -> list[dict[str, Any]]:
+        """The ``trials`` configurations, ``{path: value}``; distinct while the space allows it.
+
+        Draws come from ``numpy.random.default_rng(seed)`` in order, so the first n draws of a larger
+        search are the n draws of a smaller one with the same seed.
+        """
+        rng = np.random.default_rng(self.seed)
+        capacity = math.prod(d.size for d in self.space)
+        draws: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        attempts = 0
+        while len(draws) < self.trials:
+            draw = {d.path: d.sample(rng) for d in self.space}
+            attempts += 1
+            key = config_hash(draw)
+            # Without replacement while distinct draws remain; a finite space smaller than `trials` repeats.
+            if key in seen and len(seen) < capacity and attempts < 1000 * self.trials:
+                continue
+            seen.add(key)
+            draws.append(draw)
+        return draws
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One embedding variant: config overrides on top of ``base``, and its grid (``{path: values}``)."""
+
+    label: str
+    overrides: dict[str, Any]
+    grid: dict[str, list[Any]]
+    baseline: bool = False
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every grid assignment ``{path: value}`` (one empty assignment without a grid)."""
+        return _product(self.grid)
+
+
+def _product(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every assignment ``{path: value}`` of the cross product of ``grid`` (``[{}]`` for an empty grid)."""
+    paths = list(grid)
+    return [dict(zip(paths, values)) for values in itertools.product(*(grid[p] for p in paths))]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialSpec:
+    """One trial to run: what the executor gets (:meth:`task`) and how the store knows it (``key``)."""
+
+    experiment: str
+    variant: str
+    phase: str
+    group: str
+    config: dict[str, Any]
+    key: str
+    draw: dict[str, Any] | None = None
+    selected_from: str | None = None
+
+    def task(self) -> dict[str, Any]:
+        """The picklable payload of :func:`bloombench.experiments.trial.execute_trial`."""
+        return {"experiment": self.experiment, "variant": self.variant, "phase": self.phase,
+                "trial_key": self.key, "config": self.config, "selected_from": self.selected_from}
+
+
+def _trial_key(config: Mapping[str, Any], phase: str) -> str:
+    return config_hash({"phase": phase, "config": identity_config(config)})
+
+
+# ---------------------------------------------------------------------------------------------- the spec
+@dataclasses.dataclass(frozen=True)
+class ExperimentSpec:
+    """A parsed, validated experiment spec (see the module docstring for the format)."""
+
+    name: str
+    description: str
+    profiles: tuple[str, ...]
+    seeds: tuple[int, ...]
+    selection: str
+    metric: str
+    diagnostics: bool
+    max_concurrent: int | None
+    base: dict[str, Any]
+    variants: tuple[Variant, ...]
+    search: SearchSpec | None
+    contexts: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    available_profiles: tuple[str, ...] = ()
+    source: str = ""
+    path: str | None = None
+
+    @property
+    def experiment(self) -> str:
+        """Name of the results folder: the spec name, then each applied profile."""
+        return "-".join([self.name, *self.profiles])
+
+    @property
+    def baseline(self) -> Variant:
+        return next(v for v in self.variants if v.baseline)
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in _LOWER_IS_BETTER
+
+    @property
+    def selection_split(self) -> str:
+        """Which metrics select the search winner: ``validation``, or ``test`` for the legacy protocol."""
+        return "test" if self.selection == "legacy" else "validation"
+
+    # ------------------------------------------------------------------ expansion
+    def _config(self, variant: Variant, point: Mapping[str, Any], seed: int,
+                selected: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        config = copy.deepcopy(self.base)
+        for path, value in (selected or {}).items():
+            _set_path(config, path, value)
+        config = _deep_merge(config, variant.overrides)
+        for path, value in point.items():
+            _set_path(config, path, value)
+        for path, value in (data or {}).items():
+            _set_path(config, path, value)
+        _set_path(config, "split.seed", seed)
+        _set_path(config, "training.seed", seed)
+        method = config.get("embedding", {}).get("method", DEFAULTS["embedding"]["method"])
+        if _takes_hash_seed(method):
+            _set_path(config, "embedding.params.seed", seed)
+        return config
+
+    def _contexts(self) -> list[dict[str, Any]]:
+        return _product(self.contexts)
+
+    def _groups(self) -> list[tuple[str, Variant, dict[str, Any]]]:
+        """``(group, variant, point)`` of every trial point (context and grid assignment merged); the group
+        names the search whose winner the point uses."""
+        per_point = self.search is not None and self.search.scope == "per-point"
+        out = []
+        for context in self._contexts():
+            for variant in self.variants:
+                for point in variant.points():
+                    merged = {**context, **point}
+                    group = _group_name(variant, merged) if per_point else _group_name(self.baseline, context)
+                    out.append((group, variant, merged))
+        return out
+
+    def _search_groups(self) -> list[tuple[str, Variant, dict[str, Any]]]:
+        """Where searches run: the baseline of each context (scope ``baseline``), or every point."""
+        if self.search is not None and self.search.scope == "baseline":
+            return [(_group_name(self.baseline, c), self.baseline, c) for c in self._contexts()]
+        return self._groups()
+
+    def search_trials(self, data: Mapping[str, Any] | None = None) -> list[TrialSpec]:
+        """The search trials (empty without ``[search]``), each trained with the first seed.
+
+        Parameters
+        ----------
+        data : mapping, optional
+            ``{path: value}`` set on every trial last (where the data is: ``dataset.data_dir``,
+            the dataset chosen from a list).
+        """
+        if self.search is None:
+            return []
+        trials = []
+        for group, variant, point in self._search_groups():
+            for draw in self.search.draws():
+                config = self._config(variant, point, self.seeds[0], draw, data)
+                trials.append(TrialSpec(self.experiment, variant.label, "search", group, config,
+                                        _trial_key(config, "search"), draw=draw))
+        return trials
+
+    def select(self, records: Sequence[Mapping[str, Any]], data: Mapping[str, Any] | None = None,
+               ) -> dict[str, tuple[dict[str, Any], str]]:
+        """The winning search draw of each group: ``{group: ({path: value}, trial_key)}``.
+
+        ``records`` are the experiment's stored records; the winner has the best selection metric
+        (validation, or test for ``selection = "legacy"``; ties go to the earlier draw). A group whose
+        search trials have no ``ok`` record with a finite metric is missing from the result.
+        """
+        scores = {r["trial_key"]: (r.get(self.selection_split) or {}).get(self.metric)
+                  for r in records if r.get("status") == "ok" and r.get("phase") == "search"}
+        best: dict[str, tuple[float, TrialSpec]] = {}
+        for trial in self.search_trials(data):
+            value = scores.get(trial.key)
+            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                continue
+            score = -value if self.lower_is_better else value
+            if trial.group not in best or score > best[trial.group][0]:
+                best[trial.group] = (score, trial)
+        return {group: (dict(trial.draw or {}), trial.key) for group, (_, trial) in best.items()}
+
+    def final_trials(self, selected: Mapping[str, tuple[dict[str, Any], str]] | None = None,
+                     data: Mapping[str, Any] | None = None) -> list[TrialSpec]:
+        """Every variant × grid point × seed, with the selected hyperparameters of its group.
+
+        Without ``[search]`` ``selected`` is ignored; with it, groups missing from ``selected`` (no search
+        winner yet) are left out.
+        """
+        trials = []
+        for group, variant, point in self._groups():
+            draw, source = None, None
+            if self.search is not None:
+                if not selected or group not in selected:
+                    continue
+                draw, source = selected[group]
+            for seed in self.seeds:
+                config = self._config(variant, point, seed, draw, data)
+                trials.append(TrialSpec(self.experiment, variant.label, "final", group, config,
+                                        _trial_key(config, "final"), draw=draw, selected_from=source))
+        return trials
+
+
+def _group_name(variant: Variant, point: Mapping[str, Any]) -> str:
+    settings = ", ".join(f"{path}={value}" for path, value in point.items())
+    return f"{variant.label} ({settings})" if settings else variant.label
+
+
+def _takes_hash_seed(method: str) -> bool:
+    """Whether a layer method draws hash functions from ``seed`` (it has ``hash`` and ``seed`` arguments;
+    the full table's ``seed`` only seeds its initialisation, which ``training.seed`` already does)."""
+    from bloombench.layers import get_method
+
+    parameters = inspect.signature(get_method(method).__init__).parameters
+    return "hash" in parameters and "seed" in parameters
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+def _grid_values(where: str, path: str, values: Any) -> list[Any]:
+    # "*" on a hash path: every registered family, so a new family joins the experiments by itself.
+    if values == "*" and path.endswith(".hash"):
+        from bloombench.hashing import available_hashes
+
+        return list(available_hashes())
+    return _values(f"{where}.{path}", values)
+
+
+def _parse_grid(where: str, value: Any) -> dict[str, list[Any]]:
+    table = _table(where, value)
+    return {_check_path(where, path): _grid_values(where, path, values) for path, values in table.items()}
+
+
+def _parse_variant(where: str, value: Any, default_grid: dict[str, list[Any]]) -> Variant:
+    table = _table(where, value)
+    _unknown(where, table, _VARIANT_KEYS)
+    label = table.get("label")
+    if not isinstance(label, str) or not label.strip():
+        raise _fail(f"{where}.label", f"must be a non-empty string, got {label!r}")
+    baseline = table.get("baseline", False)
+    if not isinstance(baseline, bool):
+        raise _fail(f"{where}.baseline", f"must be true or false, got {baseline!r}")
+    overrides = {key: copy.deepcopy(_table(f"{where}.{key}", table[key])) for key in DEFAULTS if key in table}
+    if baseline:
+        if table.get("grid"):
+            raise _fail(f"{where}.grid", "the baseline variant is one configuration; it takes no grid")
+        grid: dict[str, list[Any]] = {}
+    else:
+        grid = _parse_grid(f"{where}.grid", table["grid"]) if "grid" in table else dict(default_grid)
+    return Variant(label=label, overrides=overrides, grid=grid, baseline=baseline)
+
+
+def _check_trial(where: str, config: Mapping[str, Any]) -> None:
+    """Refuse a trial config that cannot run: unknown keys, bad choices, impossible layer arguments."""
+    from bloombench.layers import make_embedding
+    from bloombench.models import FitOptions
+
+    try:
+        resolved = resolve_config(config)
+        emb = resolved["embedding"]
+        # A small layer of the same method and arguments catches bad ratios, unknown hashes and wrong
+        # arguments now; what depends on the real table size is caught when the trial runs.
+        make_embedding(emb["method"], 10_000, 4, **emb["params"])
+        training = dict(resolved["training"])
+        training["device"] = "cpu"  # CUDA availability is checked when the trial runs, not here
+        FitOptions(**training)
+    except (TypeError, ValueError) as error:
+        raise _fail(where, str(error)) from None
+
+
+def parse_spec(text: str, *, profiles: Sequence[str] = (), path: str | None = None) -> ExperimentSpec:
+    """Parse and validate a spec from TOML text, with ``profiles`` overlaid in order.
+
+    Raises
+    ------
+    SpecError
+        For invalid TOML, unknown keys, wrong types, impossible values or an unknown profile; the
+        message names the file and the key.
+    """
+    where = path or "<spec>"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise _fail(where, f"invalid TOML: {error}") from None
+    _unknown(where, raw, _TOP_KEYS)
+    available = _table(f"{where}: profiles", raw.get("profiles", {}))
+    for profile in profiles:
+        if profile not in available:
+            raise _fail(where, f"unknown profile {profile!r}; this spec has {sorted(available)}")
+        overlay = dict(_table(f"{where}: profiles.{profile}", available[profile]))
+        _unknown(f"{where}: profiles.{profile}", overlay, _TOP_KEYS - {"profiles", "name"})
+        keep = overlay.pop("variants", None)
+        raw = _deep_merge(raw, overlay)
+        if keep is not None:
+            if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+                raise _fail(f"{where}: profiles.{profile}.variants", f"must be a list of variant labels, got {keep!r}")
+            labels = [v.get("label") for v in raw.get("variants", []) if isinstance(v, Mapping)]
+            unknown = sorted(set(keep) - set(labels))
+            if unknown:
+                raise _fail(f"{where}: profiles.{profile}.variants", f"unknown labels {unknown}; known: {labels}")
+            raw["variants"] = [v for v in raw["variants"] if v.get("label") in keep]
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _fail(f"{where}: name", f"must be a plain name (letters, digits, '-', '_', '.'), got {name!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(f"{where}: description", f"must be a string, got {description!r}")
+    seeds = raw.get("seeds", [0, 1, 2])
+    if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
+            or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in seeds)):
+        raise _fail(f"{where}: seeds", f"must be a non-empty list of distinct ints in [0, 2**32), got {seeds!r}")
+    selection = raw.get("selection", "validation")
+    if selection not in _SELECTIONS:
+        raise _fail(f"{where}: selection", f"must be one of {_SELECTIONS}, got {selection!r}")
+    metric = raw.get("metric", "mrr")
+    if not isinstance(metric, str) or not _METRIC.match(metric):
+        raise _fail(f"{where}: metric", f"must be mrr, rmse or precision/recall/ndcg/hit_rate@k, got {metric!r}")
+    diagnostics = raw.get("diagnostics", False)
+    if not isinstance(diagnostics, bool):
+        raise _fail(f"{where}: diagnostics", f"must be true or false, got {diagnostics!r}")
+    max_concurrent = raw.get("max_concurrent")
+    if max_concurrent is not None:
+        max_concurrent = _int(f"{where}: max_concurrent", max_concurrent, 1)
+    base = dict(_table(f"{where}: base", raw.get("base", {})))
+    default_grid = _parse_grid(f"{where}: grid", raw.get("grid", {}))
+    contexts = _parse_grid(f"{where}: contexts", raw.get("contexts", {}))
+    clash = sorted(set(contexts) & {p for v in raw.get("variants", []) if isinstance(v, Mapping)
+                                    for p in (v.get("grid") or default_grid)})
+    if clash:
+        raise _fail(f"{where}: contexts", f"{clash} are both contexts and grid paths; give each path one role")
+    entries = raw.get("variants")
+    if not isinstance(entries, list) or not entries:
+        raise _fail(f"{where}: variants", "must be a non-empty array of tables ([[variants]])")
+    variants = tuple(_parse_variant(f"{where}: variants[{i}]", v, default_grid) for i, v in enumerate(entries))
+    labels = [v.label for v in variants]
+    if len(set(labels)) != len(labels):
+        raise _fail(f"{where}: variants", f"labels must be unique, got {labels}")
+    baselines = [v.label for v in variants if v.baseline]
+    if len(baselines) != 1:
+        raise _fail(f"{where}: variants", f"exactly one variant must have baseline = true, got {baselines}")
+    search = SearchSpec.parse(f"{where}: search", raw["search"]) if "search" in raw else None
+
+    spec = ExperimentSpec(name=name, description=description.strip(), profiles=tuple(profiles),
+                          seeds=tuple(seeds), selection=selection, metric=metric, diagnostics=diagnostics,
+                          max_concurrent=max_concurrent, base=base, variants=variants, search=search,
+                          contexts=contexts, available_profiles=tuple(sorted(available)),
+                          source=text, path=path)
+    _validate_trials(where, spec)
+    return spec
+
+
+def _validate_trials(where: str, spec: ExperimentSpec) -> None:
+    """Every trial the spec can produce must resolve; two variants must not produce the same trial."""
+    names = spec.base.get("dataset", {}).get("name")
+    base = spec
+    if isinstance(names, list):  # validate with the first candidate; the choice is made at run time
+        if not names or not all(isinstance(n, str) for n in names):
+            raise _fail(f"{where}: base.dataset.name", f"must be a name or a non-empty list of names, got {names!r}")
+        base = dataclasses.replace(spec, base=_deep_merge(spec.base, {"dataset": {"name": names[0]}}))
+    draws = base.search.draws() if base.search is not None else [None]
+    # Every draw on the baseline, every point with the first draw: each setting is checked once.
+    for draw in draws[1:]:
+        _check_trial(f"{where}: search draw {draw}", base._config(base.baseline, {}, base.seeds[0], draw))
+    owner: dict[str, str] = {}
+    for _, variant, point in base._groups():
+        config = base._config(variant, point, base.seeds[0], draws[0])
+        _check_trial(f"{where}: variant {variant.label!r}" + (f" at {point}" if point else ""), config)
+        key = _trial_key(config, "final")
+        if key in owner:
+            raise _fail(where, f"variants {owner[key]!r} and {variant.label!r} produce the same trial at {point}")
+        owner[key] = variant.label
+
+
+def available_specs() -> list[str]:
+    """Names of the specs shipped in ``bloombench/configs/``."""
+    folder = importlib.resources.files("bloombench") / "configs"
+    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def load_spec(name_or_path: str | Path, profiles: Sequence[str] = ()) -> ExperimentSpec:
+    """Load a shipped spec by name (``"factorization"``) or a TOML file by path, with ``profiles``.
+
+    Raises
+    ------
+    SpecError
+        For an unknown name (the message lists the shipped specs), an unreadable file, or an invalid spec.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except OSError as error:
+            raise SpecError(f"cannot read spec file {str(candidate)!r}: {error}") from None
+        return parse_spec(text, profiles=profiles, path=str(candidate))
+    name = str(name_or_path)
+    if name not in available_specs():
+        raise SpecError(f"unknown spec {name!r}; shipped specs: {available_specs()} (or give a path to a .toml file)")
+    resource = importlib.resources.files("bloombench") / "configs" / f"{name}.toml"
+    return parse_spec(resource.read_text(encoding="utf-8"), profiles=profiles, path=f"bloombench/configs/{name}.toml")

@@ -1,0 +1,164 @@
+"""Run an experiment spec: search trials, selection, final trials — resumable, on any executor.
+
+The driver is the only writer of ``results/<experiment>/trials.jsonl``: executors (in-process, local
+processes, a Dask cluster) run :func:`~bloombench.experiments.trial.execute_trial` and hand the records
+back; the driver appends each one atomically as it arrives. Trials already recorded ``ok`` are skipped,
+so rerunning after the driver was killed resumes where it stopped, and a record is never written twice
+in one run even if an executor reports a task twice. A failed trial is recorded ``failed`` and the sweep
+goes on; a rerun tries it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from bloombench.experiments.executors import Executor, SequentialExecutor, Task
+from bloombench.experiments.spec import ExperimentSpec, TrialSpec
+from bloombench.experiments.store import ResultStore
+from bloombench.experiments.trial import execute_trial
+
+__all__ = ["SweepOutcome", "choose_dataset", "run_experiment"]
+
+
+@dataclasses.dataclass
+class SweepOutcome:
+    """What one :func:`run_experiment` call did.
+
+    Attributes
+    ----------
+    experiment : str
+        Results folder name.
+    planned : int
+        Trials of the spec (search and final) known when the sweep ended.
+    skipped : int
+        Trials already recorded ``ok`` before this run (resumed).
+    ran, failed : int
+        Trials this run executed, and how many of them failed.
+    selected : dict
+        The winning search draw of each group: ``{group: {path: value}}``.
+    """
+
+    experiment: str
+    planned: int = 0
+    skipped: int = 0
+    ran: int = 0
+    failed: int = 0
+    selected: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+def choose_dataset(spec: ExperimentSpec, data_dir: str | None = None) -> str:
+    """The dataset a spec runs on: its ``base.dataset.name``, or the first usable entry of a list.
+
+    An entry is usable when its data is in the data directory (nothing is downloaded to decide) and,
+    for sequence models, carries timestamps. When no entry is usable, the last one is used (it may be
+    fetched: MovieLens 100K comes from an offline-reachable source).
+    """
+    from bloombench.data import DatasetNotFoundError, load_dataset
+
+    names = spec.base.get("dataset", {}).get("name", "movielens-100k")
+    if isinstance(names, str):
+        return names
+    needs_time = spec.base.get("model", {}).get("kind") == "sequence"
+    for name in names:
+        try:
+            data = load_dataset(name, data_dir=data_dir, download=False, progress=False)
+        except DatasetNotFoundError:
+            continue
+        if not needs_time or data.timestamps is not None:
+            return name
+    return names[-1]
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text`` (temp file in the same folder, then rename)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _spec_text(spec: ExperimentSpec) -> str:
+    header = f"# spec {spec.path or spec.name}" + (f", profiles: {', '.join(spec.profiles)}" if spec.profiles else "")
+    return f"{header}\n{spec.source.rstrip()}\n"
+
+
+def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Executor, outcome: SweepOutcome,
+               max_concurrent: int | None, desc: str, progress: bool) -> None:
+    done = store.completed()
+    todo: dict[str, TrialSpec] = {}
+    for trial in trials:
+        if trial.key not in done:
+            todo.setdefault(trial.key, trial)  # a small finite search space can repeat a draw
+    unique = len({t.key for t in trials})
+    outcome.planned += unique
+    outcome.skipped += unique - len(todo)
+    if not todo:
+        return
+    tasks = [Task(key=key, payload=trial.task()) for key, trial in todo.items()]
+    written: set[str] = set()
+    with tqdm(total=unique, initial=unique - len(todo), desc=desc, unit="trial", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for task, record in executor.map_unordered(execute_trial, tasks, max_concurrent=max_concurrent):
+            if task.key in written:  # an executor that reports a task twice must not duplicate a record
+                continue
+            store.append(record)
+            written.add(task.key)
+            outcome.ran += 1
+            outcome.failed += record.get("status") != "ok"
+            bar.update(1)
+
+
+def run_experiment(spec: ExperimentSpec, *, results_dir: str | os.PathLike[str] = "results",
+                   executor: Executor | None = None, data_dir: str | None = None,
+                   progress: bool = True) -> SweepOutcome:
+    """Run every trial of ``spec`` not yet recorded ``ok`` and append the records to the result store.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        From :func:`~bloombench.experiments.spec.load_spec`.
+    results_dir : path
+        Root of the results tree; records go to ``<results_dir>/<spec.experiment>/trials.jsonl`` and the
+        spec text to ``spec.toml`` beside it.
+    executor : Executor, optional
+        Where trials run (default: in this process, one after the other).
+    data_dir : str, optional
+        Data directory (default ``$BLOOMBENCH_DATA`` or the cache). Not part of a trial's identity.
+    progress : bool
+        Show a progress bar per phase (done/total, ETA).
+
+    Returns
+    -------
+    SweepOutcome
+    """
+    store = ResultStore(results_dir, spec.experiment)
+    _write_if_changed(store.path.parent / "spec.toml", _spec_text(spec))
+    data: Mapping[str, Any] = {"dataset.name": choose_dataset(spec, data_dir), "dataset.data_dir": data_dir}
+    outcome = SweepOutcome(spec.experiment)
+    own = executor is None
+    executor = executor or SequentialExecutor()
+    try:
+        _run_phase(store, spec.search_trials(data), executor, outcome, spec.max_concurrent,
+                   f"{spec.experiment} search", progress)
+        selected = spec.select(list(store.records()), data)
+        outcome.selected = {group: draw for group, (draw, _) in selected.items()}
+        _run_phase(store, spec.final_trials(selected, data), executor, outcome, spec.max_concurrent,
+                   spec.experiment, progress)
+    finally:
+        if own:
+            executor.close()
+    return outcome

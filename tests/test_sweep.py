@@ -1,0 +1,129 @@
+"""The sweep driver: search → selection → final trials, failures recorded, resume after the driver dies."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bloombench.cli import main
+from bloombench.experiments import ResultStore, load_results
+from bloombench.experiments.executors import SequentialExecutor
+from bloombench.experiments.spec import parse_spec
+from bloombench.experiments.sweep import choose_dataset, run_experiment
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+SPEC = """
+name = "tiny"
+seeds = [0, 1, 2]
+[base]
+dataset = { name = "synthetic", synthetic = { num_users = 60, num_items = 80, num_interactions = 3000, seed = 3 } }
+model = { embedding_dim = 8 }
+training = { epochs = 2, batch_size = 512 }
+[grid]
+"embedding.params.compression_ratio" = [0.25]
+[[variants]]
+label = "full"
+baseline = true
+embedding = { method = "full" }
+[[variants]]
+label = "bloom"
+embedding = { method = "bloom", params = { num_hashes = 2 } }
+[search]
+trials = 3
+[search.space]
+"training.lr" = [1e-3, 1e-2, 5e-2]
+"""
+
+
+def test_sweep_searches_selects_on_validation_and_reuses_the_winner(tmp_path: Path) -> None:
+    spec = parse_spec(SPEC)
+    outcome = run_experiment(spec, results_dir=tmp_path, progress=False)
+    assert (outcome.planned, outcome.ran, outcome.failed, outcome.skipped) == (3 + 6, 9, 0, 0)
+    records = list(ResultStore(tmp_path, "tiny").records())
+    search = [r for r in records if r["phase"] == "search"]
+    final = [r for r in records if r["phase"] == "final"]
+    best = max(search, key=lambda r: r["validation"]["mrr"])
+    assert outcome.selected == {"full": {"training.lr": best["config"]["training"]["lr"]}}
+    assert all(r["selected_from"] == best["trial_key"] for r in final)
+    assert all(r["config"]["training"]["lr"] == best["config"]["training"]["lr"] for r in final)
+    assert collections.Counter(r["variant"] for r in final) == {"full": 3, "bloom": 3}
+    assert (tmp_path / "tiny" / "spec.toml").read_text().endswith(SPEC.strip() + "\n")
+    # A rerun finds everything recorded: nothing runs, nothing is written.
+    again = run_experiment(spec, results_dir=tmp_path, executor=SequentialExecutor(), progress=False)
+    assert (again.ran, again.skipped) == (0, 9) and len(list(ResultStore(tmp_path, "tiny").records())) == 9
+    frame = load_results(tmp_path, "tiny")
+    assert set(frame["phase"]) == {"search", "final"} and (frame["status"] == "ok").all()
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    # 30 hash functions pass the spec check (10,000 ids) but not 20 buckets of the 80 items: fails at run time.
+    without_search = SPEC.split("[search]")[0]
+    spec = parse_spec(without_search.replace("num_hashes = 2", "num_hashes = 30"))
+    outcome = run_experiment(spec, results_dir=tmp_path, progress=False)
+    assert (outcome.ran, outcome.failed) == (6, 3)
+    records = list(ResultStore(tmp_path, "tiny").records())
+    failed = [r for r in records if r["status"] == "failed"]
+    assert {r["variant"] for r in failed} == {"bloom"} and all("num_hashes" in r["error"] for r in failed)
+    # A rerun retries the failed trials only (they fail again) and never repeats an ok one.
+    again = run_experiment(spec, results_dir=tmp_path, progress=False)
+    assert (again.ran, again.failed, again.skipped) == (3, 3, 3)
+
+
+def test_killing_the_driver_mid_sweep_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(SPEC, encoding="utf-8")
+    results = tmp_path / "results"
+    trials = results / "tiny" / "trials.jsonl"
+    command = [sys.executable, "-m", "bloombench.cli", "run", str(spec_file), "--results-dir", str(results),
+               "--no-progress"]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None:
+            if trials.exists() and trials.read_text().count("\n") >= 4:
+                break
+            time.sleep(0.05)
+        assert driver.poll() is None, f"the driver ended before it could be killed: {driver.stderr.read()!r}"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    written = trials.read_text().count("\n")
+    assert 4 <= written < 9
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{written} already recorded, {9 - written} run now" in rerun.stdout
+    keys = [json.loads(line)["trial_key"] for line in trials.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 9
+
+
+def test_cli_run_refuses_conflicting_executors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "factorization", "--workers", "2", "--dask-local", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ml-1m" / "ratings_no_timestamps.dat.gz").exists(),
+                    reason="needs ../shared/data")
+def test_a_dataset_list_takes_the_first_usable_entry() -> None:
+    text = SPEC.replace('dataset = { name = "synthetic", synthetic = { num_users = 60, num_items = 80, '
+                        'num_interactions = 3000, seed = 3 } }',
+                        'dataset = { name = ["movielens-1m", "movielens-100k"] }')
+    implicit = parse_spec(text)
+    assert choose_dataset(implicit, str(SHARED_DATA)) == "movielens-1m"
+    # A sequence model needs timestamps; the shared ML-1M copy has none, so ML-100K is used.
+    sequence = parse_spec(text.replace("model = { embedding_dim = 8 }",
+                                       'model = { kind = "sequence", embedding_dim = 8 }\n'
+                                       'embedding = { tables = "items" }'))
+    assert choose_dataset(sequence, str(SHARED_DATA)) == "movielens-100k"
+    assert choose_dataset(sequence, os.devnull + "-absent") == "movielens-100k"  # nothing present: the last
