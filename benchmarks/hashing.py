@@ -1,87 +1,171 @@
-"""Hash throughput: every family through ``hash_ids`` (numpy) and murmur3 on torch tensors.
+"""Hash throughput: every family through ``hash_ids`` (numpy) and ``hash_ids_torch`` (torch, CPU and CUDA),
+the per-element Python loop the anchors used, the effect of glibc's allocator settings, and the build of a
+Bloom index table.
 
-Targets (issue 5): vectorised murmur3 >= 100 M ids/s on one core; each C-library family >= 5 M ids/s;
-hashlib families >= 1 M ids/s. asv sets OMP_NUM_THREADS=1 and raises glibc's mmap/trim thresholds
-(asv.conf.json) so large temporaries are not returned to the OS and re-faulted between calls.
+Targets (issue 5): vectorised murmur3 >= 100 M ids/s on one core; every C-library family (xxhash,
+cityhash/farmhash, metrohash) >= 5 M ids/s. Vectorised families (one numpy/torch kernel over the whole
+array) run at 1e5, 1e6 and 1e7 ids; per-element families (a C or hashlib function mapped over per-id
+keys, 1-15 M ids/s) at 1e5 and 1e6 only, since 1e7 ids would take seconds per call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+
+import mmh3
 import numpy as np
 import torch
+import xxhash
 
-from bloombench.hashing import available_hashes, derive_seeds, get_hash, hash_ids, murmur3_32_torch
-from bloombench.layers.base import HashIndex
+from bloombench.hashing import available_hashes, derive_seeds, get_hash, hash_ids, hash_ids_torch
+from bloombench.layers import HashIndex
 
-from .common import DEVICES, best_seconds, require_device
+from .common import DEVICES, MALLOC_ENV, REPO_ROOT, best_seconds, require_device
 
-# Families that map a C or Python function over per-id keys run at 1-10 M ids/s: 1e7 ids would take
-# seconds per call, so they are measured at 1e5 ids only.
-_PER_ELEMENT_LIMIT = 100_000
-
-
-def _ids(n: int, name: str = "murmur3") -> np.ndarray:
-    family = get_hash(name)
-    if family.needs_vocab:
-        return np.arange(n, dtype=np.int64)
-    if family.name == "murmur3_int32":
-        return (np.arange(n, dtype=np.int64) * 7919) % (2**31)
-    # Spread ids over the int64 range so no family benefits from small consecutive keys.
-    return (np.arange(n, dtype=np.int64) * 0x9E3779B1) ^ 0x5DEECE66D
+SIZES = [100_000, 1_000_000, 10_000_000]
+#: Families hashed by one array kernel; every other family maps a per-key function over the ids.
+VECTORISED = {"murmur3", "murmur3_int32", "murmur3_128", "multiplicative", "universal", "random"}
+_PER_ELEMENT_LIMIT = 1_000_000
+_SEED = 1
 
 
-def _per_element(name: str) -> bool:
-    return name not in {"murmur3", "murmur3_int32", "murmur3_128", "multiplicative", "universal", "random"}
+def bench_ids(n: int, name: str = "murmur3") -> np.ndarray:
+    """``n`` distinct int64 ids valid for family ``name``, spread over its key range.
+
+    Spreading the ids (golden-ratio stride) keeps any family from profiting from small consecutive keys;
+    ``random`` is defined on ``[0, n)`` only and ``murmur3_int32`` on int32 keys.
+    """
+    ids = np.arange(n, dtype=np.int64)
+    if get_hash(name).needs_vocab:
+        return ids
+    if name == "murmur3_int32":
+        return (ids * 7919) % (2**31)
+    return (ids * 0x9E3779B1) ^ 0x5DEECE66D
+
+
+def _check_size(name: str, n: int) -> None:
+    if name not in VECTORISED and n > _PER_ELEMENT_LIMIT:
+        raise NotImplementedError(f"per-element family {name!r}: measured up to {_PER_ELEMENT_LIMIT:,} ids")
 
 
 class HashIds:
-    """Throughput of ``hash_ids`` over n ids for every family (numpy path)."""
+    """M ids/s of ``hash_ids`` (the numpy path every layer's CPU hashing goes through), every family."""
 
-    params = (available_hashes(), [100_000, 10_000_000])
+    params = (available_hashes(), SIZES)
     param_names = ["hash", "n_ids"]
+    timeout = 180
 
     def setup(self, name: str, n: int) -> None:
-        if _per_element(name) and n > _PER_ELEMENT_LIMIT:
-            raise NotImplementedError("per-element family: measured at 1e5 ids only")
-        self.ids = _ids(n, name)
+        _check_size(name, n)
+        self.ids = bench_ids(n, name)
         self.vocab = n if get_hash(name).needs_vocab else None
-        hash_ids(self.ids[:1000], seed=1, name=name, vocab_size=self.vocab)
 
     def track_mids_per_second(self, name: str, n: int) -> float:
-        seconds = best_seconds(lambda: hash_ids(self.ids, seed=1, name=name, vocab_size=self.vocab), repeat=7)
+        repeat = 7 if name in VECTORISED else 3
+        seconds = best_seconds(lambda: hash_ids(self.ids, seed=_SEED, name=name, vocab_size=self.vocab),
+                               repeat=repeat)
         return n / seconds / 1e6
 
     track_mids_per_second.unit = "M ids/s"
 
 
-class Murmur3Torch:
-    """Vectorised murmur3 on a torch tensor, on the device where the ids live."""
+class HashIdsTorch:
+    """M ids/s of ``hash_ids_torch`` for the families with a torch kernel, on the ids' device.
 
-    params = (DEVICES, [100_000, 10_000_000])
-    param_names = ["device", "n_ids"]
+    On the CPU murmur3 goes through the cache-blocked numpy kernel (zero-copy in); on CUDA every family
+    runs its torch kernel where the ids live.
+    """
 
-    def setup(self, device: str, n: int) -> None:
+    params = ([name for name in available_hashes() if get_hash(name).torch_fn is not None], SIZES, DEVICES)
+    param_names = ["hash", "n_ids", "device"]
+    timeout = 180
+
+    def setup(self, name: str, n: int, device: str) -> None:
         self.device = require_device(device)
-        self.ids = torch.from_numpy(_ids(n)).to(self.device)
-        murmur3_32_torch(self.ids, 1)  # first call: CUDA context, kernel compilation, allocator
+        self.ids = torch.from_numpy(bench_ids(n, name)).to(self.device)
+        hash_ids_torch(self.ids, seed=_SEED, name=name)  # CUDA context, kernel compilation, allocator
 
-    def time_murmur3_torch(self, device: str, n: int) -> None:
-        murmur3_32_torch(self.ids, 1)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+    def track_mids_per_second(self, name: str, n: int, device: str) -> float:
+        seconds = best_seconds(lambda: hash_ids_torch(self.ids, seed=_SEED, name=name), device=self.device,
+                               repeat=7)
+        return n / seconds / 1e6
 
-    def track_mids_per_second(self, device: str, n: int) -> float:
-        return n / best_seconds(lambda: murmur3_32_torch(self.ids, 1), device=device) / 1e6
+    track_mids_per_second.unit = "M ids/s"
+
+
+# The per-element loop of the anchors (and of a straightforward implementation): one Python call and
+# one ``int.to_bytes`` per id, with the reference library of the family.
+_REFERENCE_LOOPS = {
+    "murmur3": lambda key, seed: mmh3.hash(key, seed, signed=False),
+    "xxh64": xxhash.xxh64_intdigest,
+    "md5": lambda key, seed: int.from_bytes(hashlib.md5(seed.to_bytes(8, "little") + key).digest()[:8], "little"),
+}
+
+
+class PerElementLoop:
+    """M ids/s of a Python loop hashing one id at a time with the family's reference library: the
+    baseline the vectorised kernels and the one-pass key building of ``hash_ids`` are measured against."""
+
+    params = (list(_REFERENCE_LOOPS), [100_000])
+    param_names = ["hash", "n_ids"]
+
+    def setup(self, name: str, n: int) -> None:
+        self.ids = bench_ids(n, name).tolist()
+        self.fn = _REFERENCE_LOOPS[name]
+
+    def _loop(self) -> list[int]:
+        fn = self.fn
+        return [fn(i.to_bytes(8, "little", signed=True), _SEED) for i in self.ids]
+
+    def track_mids_per_second(self, name: str, n: int) -> float:
+        return n / best_seconds(self._loop, repeat=3) / 1e6
+
+    track_mids_per_second.unit = "M ids/s"
+
+
+def murmur3_mids_per_second(n: int) -> float:
+    """Best-of-7 M ids/s of vectorised murmur3 over ``n`` ids in this process."""
+    ids = bench_ids(n)
+    return n / best_seconds(lambda: hash_ids(ids, seed=_SEED), repeat=7) / 1e6
+
+
+# Appended, not prepended, to the path: bloombench itself must come from the environment asv installed.
+_PROBE = ("import sys; sys.path.append(sys.argv[2]); "
+          "from benchmarks.hashing import murmur3_mids_per_second as f; print(f(int(sys.argv[1])))")
+
+
+class MallocEffect:
+    """Vectorised murmur3 throughput under glibc's default allocator settings and under the suite's.
+
+    Each measurement runs in a fresh interpreter whose environment has the malloc variables of
+    ``asv.conf.json`` set ("suite") or removed ("glibc-default"): glibc reads them at start-up only.
+    The difference is the cost of returning large temporaries to the OS and page-faulting them again.
+    """
+
+    params = (["suite", "glibc-default"], [1_000_000, 10_000_000])
+    param_names = ["malloc", "n_ids"]
+    timeout = 120
+
+    def track_mids_per_second(self, malloc: str, n: int) -> float:
+        env = {k: v for k, v in os.environ.items() if k not in MALLOC_ENV}
+        if malloc == "suite":
+            env.update(MALLOC_ENV)
+        done = subprocess.run([sys.executable, "-c", _PROBE, str(n), str(REPO_ROOT)], env=env,
+                              capture_output=True, text=True, check=True, timeout=self.timeout)
+        return float(done.stdout.split()[-1])
 
     track_mids_per_second.unit = "M ids/s"
 
 
 class BloomIndexBuild:
-    """Building a Bloom layer's (rows, k) int32 index table (murmur3, k = 4, compression 0.2)."""
+    """Building a Bloom layer's (rows, k) int32 index table: murmur3 under k seeds, buckets of m = rows/5."""
 
     params = ([100_000, 1_000_000, 10_000_000], [1, 4])
     param_names = ["rows", "num_hashes"]
-    timeout = 120
+    timeout = 180
 
     def time_build_index_table(self, rows: int, k: int) -> None:
         HashIndex(rows, rows // 5, derive_seeds(0, k), "murmur3", index="table")

@@ -1,0 +1,63 @@
+"""Full-catalogue ranking evaluation of an ML-1M-shaped factorization model.
+
+ML-1M's shape: 6,040 users, 3,706 items, 1,000,209 interactions (synthetic, Zipf popularity), split
+80/10/10 at random. Each of the ~100,000 test pairs is ranked against all 3,706 items with the user's
+training items excluded, as ``bloombench.evaluation`` does for every experiment. The model is trained for
+one epoch, so its scores are those of a fitted model rather than of the initialisation.
+
+Target (issue 5): the full-catalogue MRR of this model <= 2 s on 2 cores (``threads=2``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bloombench.data import Interactions, random_split, synthetic
+from bloombench.evaluation import evaluate_ranking, mrr_score
+from bloombench.layers import embedding_factory
+from bloombench.models import ImplicitFactorizationModel
+
+from .common import BLOOM, DEVICES, DIM, memoised, require_device
+
+ML1M_SHAPE = {"num_users": 6040, "num_items": 3706, "num_interactions": 1_000_209}
+EMBEDDINGS = {"full": ("full", {}), "bloom": ("bloom", BLOOM)}
+
+Split = tuple[Interactions, Interactions, Interactions]
+
+
+@memoised
+def fitted_model(split: Split, embedding: str, device: str) -> ImplicitFactorizationModel:
+    """An implicit BPR factorization model with ``embedding`` tables, one epoch on the training part."""
+    method, params = EMBEDDINGS[embedding]
+    model = ImplicitFactorizationModel(loss="bpr", embedding_dim=DIM,
+                                       embedding_factory=embedding_factory(method, **params))
+    model.fit(split[0], epochs=1, batch_size=8192, lr=1e-2, device=device, seed=0)
+    return model
+
+
+class FullCatalogueRanking:
+    """Seconds to rank every test pair against the whole catalogue."""
+
+    params = (list(EMBEDDINGS), [1, 2], DEVICES)
+    param_names = ["embedding", "threads", "device"]
+    timeout = 300
+
+    def setup_cache(self) -> Split:
+        return random_split(synthetic(**ML1M_SHAPE, seed=0), (0.8, 0.1, 0.1), seed=0)
+
+    def setup(self, split: Split, embedding: str, threads: int, device: str) -> None:
+        require_device(device)
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        self.model = fitted_model(split, embedding, device)
+        mrr_score(self.model, split[2], split[0])  # first call: allocations, CUDA kernels
+
+    def teardown(self, split: Split, embedding: str, threads: int, device: str) -> None:
+        torch.set_num_threads(self.threads)
+
+    def time_mrr(self, split: Split, embedding: str, threads: int, device: str) -> None:
+        mrr_score(self.model, split[2], split[0])
+
+    def time_all_metrics(self, split: Split, embedding: str, threads: int, device: str) -> None:
+        # Test pairs ranked with train and validation items excluded, as the experiments do.
+        evaluate_ranking(self.model, split[2], split[0], exclude=split[1])
