@@ -1,0 +1,290 @@
+"""From raw trial records to the columns the figures and tables plot: labels, sizes, baseline ratios.
+
+:func:`prepare` keeps the trials recorded ``ok`` of one phase (``final`` by default: the reported trials,
+not the hyperparameter search; a record without ``phase`` is final) and adds
+
+``phase``
+    ``search`` or ``final``.
+
+``method``
+    The record's ``variant`` label (the spec's name for it; the embedding method where a record has none)
+    plus whichever embedding settings vary among the trials of that name, e.g. ``bloom k=4 (hash=xxh64)``
+    or, without variant labels, ``bloom (k=4, index=on_the_fly)``. Settings constant in an experiment are
+    left out (the report's config table lists them); the compression ratio, bucket count and hash seed
+    never enter it (they are the x axis or the random draw).
+``method_base``
+    The same label without the hash family (the hash figures and tables put the family in its own column).
+``hash``
+    The hash family (``config.embedding.params.hash``; '' where the record names none).
+``compression``
+    ``config.embedding.params.compression_ratio``; 1.0 for the full table.
+``table_rows``
+    Rows of the full table: a record's ``table_rows`` or ``config.dataset.synthetic.num_items``.
+``accuracy``
+    The accuracy metric (``test.mrr``, else ``test.rmse`` for explicit models, else the validation
+    metric where a run recorded no test metrics; see :func:`accuracy_metric`).
+``accuracy_ratio``, ``time_ratio``, ``bytes_ratio``
+    Accuracy, median seconds per epoch and embedding bytes divided by the baseline's.
+``baseline_seed_matched``
+    Whether the ratio's denominator is the baseline trial with the same split and training seeds (else
+    it is the baseline's mean over its seeds).
+``is_baseline``
+    The trials of the baseline variant.
+
+The baseline is the full (uncompressed) table of the same experiment and *context*: the same dataset,
+table size, split kind, model, embedding dimension, epochs and device (:data:`CONTEXT_COLUMNS`). Records
+that say ``baseline: true`` name it; otherwise, when an experiment holds several full variants (dense and
+sparse gradients), it is the one trained with the optimizer most of the compressed variants use.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "FINAL", "METRICS", "SEARCH", "SEED_COLUMNS", "VALIDATION_METRICS",
+           "accuracy_metric", "collision_frame", "higher_is_better", "method_labels", "phases", "prepare",
+           "value_text"]
+
+METHOD = "config.embedding.method"
+PARAMS = "config.embedding.params."
+COMPRESSION = PARAMS + "compression_ratio"
+HASH = PARAMS + "hash"
+OPTIMIZER = "config.training.optimizer"
+TIME = "median_seconds_per_epoch"
+BYTES = "embedding_bytes"
+
+#: Accuracy columns, in order of preference (validation only where a run skipped the test evaluation).
+METRICS = ("test.mrr", "test.rmse", "validation.mrr", "validation.rmse")
+#: The columns a hyperparameter search selects on, in order of preference.
+VALIDATION_METRICS = ("validation.mrr", "validation.rmse")
+#: The two values of a record's ``phase``; a record without one is final.
+SEARCH, FINAL = "search", "final"
+# Error metrics: lower is better (every other metric: higher is better).
+_LOWER_IS_BETTER = ("rmse",)
+#: A compressed trial is divided by the baseline trial with the same values of these.
+SEED_COLUMNS = ("config.split.seed", "config.training.seed")
+#: What must match between a trial and its baseline (plus every ``config.dataset.synthetic.*`` column).
+CONTEXT_COLUMNS = ("experiment", "config.dataset.name", "table_rows", "config.split.kind", "config.model.kind",
+                   "config.model.loss", "config.model.representation", "config.model.embedding_dim",
+                   "config.training.epochs", "config.training.device")
+# Settings that size the table or draw its hashes: the x axis or the noise, never part of a label.
+_UNLABELLED = frozenset({"compression_ratio", "num_buckets", "seed"})
+_ALIASES = {"num_hashes": "k"}
+_ADDED = ["phase", "method_id", "method", "method_base", "hash", "compression", "table_rows", "accuracy", "context",
+          "seed_key", "is_baseline", "accuracy_ratio", "time_ratio", "bytes_ratio", "baseline_seed_matched"]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def value_text(value: Any) -> str:
+    """A hashable, readable text of a record value (lists, NaN and 4.0 read as JSON, '' and 4)."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, sort_keys=True, default=str)
+    return str(value)
+
+
+def _joined(frame: pd.DataFrame, columns: Iterable[str]) -> pd.Series:
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return pd.Series("", index=frame.index, dtype=object)
+    texts = [frame[c].map(value_text) for c in present]
+    return pd.Series(["|".join(parts) for parts in zip(*texts)], index=frame.index, dtype=object)
+
+
+def accuracy_metric(frame: pd.DataFrame, candidates: Iterable[str] = METRICS) -> str | None:
+    """The first of ``candidates`` (default :data:`METRICS`) with a finite value in ``frame``, else None."""
+    for name in candidates:
+        if name in frame.columns and np.isfinite(pd.to_numeric(frame[name], errors="coerce")).any():
+            return name
+    return None
+
+
+def higher_is_better(metric: str) -> bool:
+    """False for error metrics (``*.rmse``), True for ranking metrics."""
+    return metric.rsplit(".", 1)[-1] not in _LOWER_IS_BETTER
+
+
+def phases(frame: pd.DataFrame) -> pd.Series:
+    """Each record's ``phase``: :data:`SEARCH` or :data:`FINAL` (a missing phase reads as final)."""
+    if "phase" not in frame.columns:
+        return pd.Series(FINAL, index=frame.index, dtype=object)
+    return frame["phase"].map(value_text).replace("", FINAL)
+
+
+def method_labels(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> pd.Series:
+    """Label of each trial's variant: the method and its settings that vary within the experiment.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Trials with ``experiment`` and ``config.embedding.method`` columns (and ``variant`` where recorded).
+    exclude : iterable of str
+        Further embedding parameter names to leave out (the hash-family figure leaves out ``hash``).
+    """
+    skip = _UNLABELLED | set(exclude)
+    candidates = [c for c in frame.columns if c.startswith(PARAMS) and c[len(PARAMS):] not in skip]
+    candidates += [c for c in ("config.embedding.tables", OPTIMIZER) if c in frame.columns]
+    names = frame[METHOD].map(value_text).replace("", "?")
+    if "variant" in frame.columns:
+        names = frame["variant"].map(value_text).where(lambda v: v != "", names)
+    labels = pd.Series("", index=frame.index, dtype=object)
+    for _, group in frame.assign(_name=names).groupby(["experiment", "_name"], dropna=False, sort=False):
+        texts = {c: group[c].map(value_text) for c in candidates}
+        varying = [c for c in candidates if texts[c].nunique() > 1]
+        for index in group.index:
+            settings = [f"{_ALIASES.get(c.rsplit('.', 1)[-1], c.rsplit('.', 1)[-1])}={texts[c][index]}"
+                        for c in varying if texts[c][index]]
+            name = group.at[index, "_name"]
+            labels[index] = f"{name} ({', '.join(settings)})" if settings else name
+    return labels
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+def _choose_baseline(group: pd.DataFrame) -> pd.DataFrame:
+    """The trials of the baseline variant of one context (empty when it has no full table)."""
+    if "baseline" in group.columns and (group["baseline"] == True).any():  # noqa: E712 (NaN-safe)
+        return group[group["baseline"] == True]  # noqa: E712
+    full = group[group["method_id"] == "full"]
+    if full.empty:
+        return full
+    if OPTIMIZER in group.columns and full[OPTIMIZER].map(value_text).nunique() > 1:
+        compressed = group.loc[group["method_id"] != "full", OPTIMIZER].map(value_text)
+        choices = sorted(set(full[OPTIMIZER].map(value_text)))
+        modes = sorted(compressed.mode()) if len(compressed) else []
+        preferred = next((m for m in modes if m in choices), choices[0])
+        full = full[full[OPTIMIZER].map(value_text) == preferred]
+    labels = sorted(full["method"].unique(), key=lambda label: (label != "full", label))
+    return full[full["method"] == labels[0]]
+
+
+def _add_ratios(out: pd.DataFrame) -> None:
+    columns = {"accuracy": "accuracy_ratio", TIME: "time_ratio", BYTES: "bytes_ratio"}
+    for _, group in out.groupby("context", sort=False):
+        baseline = _choose_baseline(group)
+        if baseline.empty:
+            continue
+        out.loc[baseline.index, "is_baseline"] = True
+        seeds = group["seed_key"]
+        out.loc[group.index, "baseline_seed_matched"] = seeds.isin(set(baseline["seed_key"])).to_numpy()
+        for source, target in columns.items():
+            values = out.loc[baseline.index, source]
+            per_seed = values.groupby(baseline["seed_key"]).mean()
+            denominator = seeds.map(per_seed).astype(float).fillna(values.mean())
+            out.loc[group.index, target] = (out.loc[group.index, source] / denominator).to_numpy()
+
+
+def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = FINAL) -> pd.DataFrame:
+    """The ``ok`` trials of ``frame`` with the analysis columns described in the module docstring.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Records as returned by :func:`bloombench.experiments.load_results`.
+    metric : str, optional
+        Accuracy column; default :func:`accuracy_metric` of the frame. Stored in ``.attrs["metric"]``.
+    phase : {"final", "search", None}, default "final"
+        Keep the trials of this phase only; None keeps both (baselines are then chosen across phases).
+
+    Returns
+    -------
+    DataFrame
+        A copy; empty (with the added columns) when there is no ``ok`` trial.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if phase not in (FINAL, SEARCH, None):
+        raise ValueError(f"phase must be {FINAL!r}, {SEARCH!r} or None, got {phase!r}")
+    if frame.empty:
+        empty = pd.DataFrame(columns=[*frame.columns, *[c for c in _ADDED if c not in frame.columns]])
+        empty.attrs["metric"] = metric
+        return empty
+    missing = [c for c in ("experiment", METHOD) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the columns {missing}: pass the records of load_results()")
+    if metric is not None and metric not in frame.columns:
+        raise ValueError(f"metric {metric!r} is not a column of the frame; accuracy columns present: "
+                         f"{[c for c in frame.columns if c.startswith(('test.', 'validation.'))]}")
+    ok = frame["status"] == "ok" if "status" in frame.columns else pd.Series(True, index=frame.index)
+    if phase is not None:
+        ok &= phases(frame) == phase
+    out = frame.loc[ok].copy()
+    metric = metric or accuracy_metric(out)
+
+    out["phase"] = phases(out)
+    out["method_id"] = out[METHOD].map(value_text)
+    out["method"] = method_labels(out)
+    out["method_base"] = method_labels(out, exclude=("hash",))
+    out["hash"] = out[HASH].map(value_text) if HASH in out.columns else ""
+    compression = _numeric(out, COMPRESSION)
+    out["compression"] = compression.where(compression.notna() | (out["method_id"] != "full"), 1.0)
+    rows = _numeric(out, "table_rows")
+    out["table_rows"] = rows.fillna(_numeric(out, "config.dataset.synthetic.num_items"))
+    out["accuracy"] = _numeric(out, metric) if metric else np.nan
+    for column in (TIME, BYTES):
+        out[column] = _numeric(out, column)
+    synthetic = sorted(c for c in out.columns if c.startswith("config.dataset.synthetic."))
+    out["context"] = _joined(out, [*CONTEXT_COLUMNS, *synthetic])
+    out["seed_key"] = _joined(out, SEED_COLUMNS)
+    out["is_baseline"] = False
+    out["baseline_seed_matched"] = False
+    for column in ("accuracy_ratio", "time_ratio", "bytes_ratio"):
+        out[column] = np.nan
+    _add_ratios(out)
+    out.attrs["metric"] = metric
+    return out
+
+
+#: The collision measures a record's ``diagnostics`` may hold (see ``bloombench.layers.collision_diagnostics``).
+COLLISION_FIELDS = ("repeat_share", "expected_repeat_share", "signature_collision_share",
+                    "expected_signature_collision_share", "chi2_pvalue", "load_max", "load_mean", "num_buckets",
+                    "num_hashes", "num_ids")
+_DIAGNOSTIC = re.compile(r"^diagnostics\.(?:(?P<table>.+)\.)?(?P<field>[A-Za-z0-9_]+)$")
+
+
+def collision_frame(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Collision diagnostics of prepared trials, one row per (trial, diagnosed table).
+
+    A record's ``diagnostics`` may be one flat dict (table ``all``) or one dict per table
+    (``diagnostics.items.repeat_share``, ...).
+
+    Returns
+    -------
+    DataFrame
+        ``experiment, method_base, hash, compression, seed_key, table`` and the :data:`COLLISION_FIELDS` found;
+        empty when no trial carries diagnostics.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for column in prepared.columns:
+        match = _DIAGNOSTIC.match(column)
+        if match and match["field"] in COLLISION_FIELDS:
+            found.setdefault(match["table"] or "all", {})[match["field"]] = column
+    keys = ["experiment", "method_base", "hash", "compression", "seed_key"]
+    parts = []
+    for table, fields in sorted(found.items()):
+        part = prepared[keys].copy()
+        part["table"] = table
+        for field, column in fields.items():
+            part[field] = pd.to_numeric(prepared[column], errors="coerce").astype(float)
+        measured = [f for f in fields if f in ("repeat_share", "signature_collision_share")]
+        parts.append(part[part[measured].notna().any(axis=1)] if measured else part.iloc[:0])
+    if not parts:
+        return pd.DataFrame(columns=[*keys, "table"])
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,228 @@
+"""Report tables: one function per table, each a DataFrame; :func:`write_table` saves CSV and Markdown.
+
+Means and ``ci_low``/``ci_high`` are over seeds with the 95% Student-t interval of
+:mod:`bloombench.report.stats` (the same numbers as the figures' error bars). Every function takes the
+records of :func:`bloombench.experiments.load_results` (one or several experiments) and returns an empty
+DataFrame when the records hold nothing it can tabulate.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bloombench.report.prepare import (
+    BYTES,
+    FINAL,
+    SEARCH,
+    SEED_COLUMNS,
+    TIME,
+    VALIDATION_METRICS,
+    accuracy_metric,
+    collision_frame,
+    higher_is_better,
+    phases,
+    prepare,
+    value_text,
+)
+from bloombench.report.stats import summarise
+
+__all__ = ["accuracy_table", "collision_table", "failures_table", "hash_table", "search_table", "speed_table",
+           "write_table"]
+
+
+def _merge(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    table = parts[0]
+    for part in parts[1:]:
+        table = table.merge(part, on=keys, how="outer")
+    return table
+
+
+def _method_order(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows sorted by ``by``, the full-table variants of each experiment first."""
+    order = table.assign(_not_full=~table["method"].astype(str).str.startswith("full"))
+    sort = [c for c in ("experiment", "_not_full") if c in order.columns] + [c for c in by if c != "experiment"]
+    ascending = [c != "compression" for c in sort]  # largest compression ratio (least compressed) first
+    return order.sort_values(sort, ascending=ascending, kind="stable").drop(columns="_not_full").reset_index(drop=True)
+
+
+def accuracy_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Accuracy, its ratio to the baseline, bytes and time per epoch per method and compression.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Records of :func:`bloombench.experiments.load_results`.
+    metric : str, optional
+        Accuracy column (default: ``test.mrr``, else ``test.rmse``).
+
+    Returns
+    -------
+    DataFrame
+        ``experiment, method, compression`` (and ``table_rows`` when recorded), ``trials``,
+        ``seed_matched`` (trials divided by the same-seed baseline), ``<metric>_mean/_ci_low/_ci_high``,
+        ``accuracy_ratio_*``, ``embedding_bytes`` (median), ``bytes_ratio``, ``s_per_epoch`` (median of the
+        trials' median seconds per epoch) and ``time_ratio_*``.
+    """
+    data = prepare(frame, metric)
+    metric = data.attrs.get("metric")
+    if data.empty or metric is None:
+        return pd.DataFrame()
+    keys = ["experiment", "method", "compression"] + (["table_rows"] if data["table_rows"].notna().any() else [])
+    grouped = data.groupby(keys, dropna=False, sort=True)
+    counts = grouped.agg(trials=("accuracy", "size"), seed_matched=("baseline_seed_matched", "sum"),
+                         embedding_bytes=(BYTES, "median"), bytes_ratio=("bytes_ratio", "mean"),
+                         s_per_epoch=(TIME, "median")).reset_index()
+    table = _merge([counts, summarise(data, keys, "accuracy", metric), summarise(data, keys, "accuracy_ratio"),
+                    summarise(data, keys, "time_ratio")], keys)
+    table = table.drop(columns=[c for c in table.columns if c.endswith("_n")])
+    table["embedding_bytes"] = table["embedding_bytes"].round().astype("Int64")
+    order = [*keys, "trials", "seed_matched", f"{metric}_mean", f"{metric}_ci_low", f"{metric}_ci_high",
+             "accuracy_ratio_mean", "accuracy_ratio_ci_low", "accuracy_ratio_ci_high", "embedding_bytes",
+             "bytes_ratio", "s_per_epoch", "time_ratio_mean", "time_ratio_ci_low", "time_ratio_ci_high"]
+    return _method_order(table[order], keys)
+
+
+def speed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median seconds per epoch and its ratio to the full table per method and table size (rows).
+
+    Empty unless the trials record at least two table sizes (``table_rows`` or the synthetic data's
+    ``num_items``).
+    """
+    data = prepare(frame)
+    data = data[np.isfinite(data["table_rows"].astype(float)) & np.isfinite(data[TIME].astype(float))]
+    if data.empty or data["table_rows"].nunique() < 2:
+        return pd.DataFrame()
+    keys = ["experiment", "method", "table_rows"]
+    table = _merge([summarise(data, keys, TIME, "s_per_epoch"), summarise(data, keys, "time_ratio")], keys)
+    table = table.rename(columns={"s_per_epoch_n": "trials"}).drop(columns="time_ratio_n")
+    table["table_rows"] = table["table_rows"].round().astype("Int64")
+    return _method_order(table, keys)
+
+
+def hash_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Accuracy ratio to the full table per hash family, method and compression.
+
+    Empty unless the compressed trials name at least two hash families.
+    """
+    data = prepare(frame, metric)
+    metric = data.attrs.get("metric")
+    if data.empty or metric is None:
+        return pd.DataFrame()
+    data = data[(data["hash"] != "") & ~data["is_baseline"].astype(bool)]
+    if data["hash"].nunique() < 2:
+        return pd.DataFrame()
+    keys = ["experiment", "method_base", "hash", "compression"]
+    table = _merge([summarise(data, keys, "accuracy", metric), summarise(data, keys, "accuracy_ratio")], keys)
+    table = table.rename(columns={f"{metric}_n": "trials", "method_base": "method"}).drop(columns="accuracy_ratio_n")
+    # Best family first within each (method, compression); for an error metric a lower ratio is better.
+    return table.sort_values(["experiment", "method", "compression", "accuracy_ratio_mean", "hash"],
+                             ascending=[True, True, False, not higher_is_better(metric), True],
+                             kind="stable").reset_index(drop=True)
+
+
+def collision_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Measured collision shares next to the ideal-hashing expectation, per hash, method, compression, table.
+
+    Values are means over the trials (seeds) of each group; empty when no record carries ``diagnostics``.
+    """
+    data = collision_frame(prepare(frame))
+    if data.empty:
+        return pd.DataFrame()
+    keys = ["experiment", "method_base", "hash", "compression", "table"]
+    fields = [c for c in data.columns if c not in (*keys, "seed_key")]
+    grouped = data.groupby(keys, dropna=False, sort=True)
+    table = grouped[fields].mean().reset_index()
+    table.insert(len(keys), "trials", grouped.size().to_numpy())
+    return table.rename(columns={"method_base": "method"})
+
+
+def _best(values: pd.Series, metric: str) -> pd.Series:
+    """Mask of the best finite value(s) of ``values`` (max, or min for an error metric)."""
+    target = values.max() if higher_is_better(metric) else values.min()
+    return values.eq(target) & values.notna()
+
+
+def search_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The hyperparameter-search trials: the settings that vary among them, the validation metric, the choice.
+
+    ``selected`` marks the configuration the search handed on to the final trials: the search trials the
+    final records name in ``selected_from``; for records without it, those whose varied settings (seeds
+    aside) are the final trials' settings; and where no final trial matches (no final phase yet), the best
+    validation value. ``selected_by`` says which rule applied.
+
+    Returns
+    -------
+    DataFrame
+        ``experiment, variant, trial_key``, the varying settings (without the ``config.`` prefix), the
+        validation metric, ``selected`` (bool) and ``selected_by``; rows best first. Empty when the
+        records hold no ``ok`` search trial.
+    """
+    if frame.empty or "status" not in frame.columns:
+        return pd.DataFrame()
+    phase = phases(frame)
+    search = frame[(phase == SEARCH) & (frame["status"] == "ok")]
+    metric = accuracy_metric(search, VALIDATION_METRICS)
+    if search.empty or metric is None:
+        return pd.DataFrame()
+    final = frame[(phase == FINAL) & (frame["status"] == "ok")]
+    settings = [c for c in sorted(search.columns)
+                if c.startswith("config.") and search[c].map(value_text).nunique() > 1]
+    matching = [c for c in settings if c not in SEED_COLUMNS]
+    values = pd.to_numeric(search[metric], errors="coerce").astype(float)
+    named = set(final["selected_from"].map(value_text)) - {""} if "selected_from" in final.columns else set()
+    selected = search["trial_key"].map(value_text).isin(named) if "trial_key" in search.columns else None
+    rule = "selected_from of the final trials"
+    if selected is None or not selected.any():
+        chosen = {tuple(row) for row in final.reindex(columns=matching).map(value_text).itertuples(index=False)}
+        texts = search[matching].map(value_text).itertuples(index=False)
+        selected = pd.Series([tuple(row) in chosen for row in texts] if matching else False, index=search.index)
+        rule = "final trials' settings"
+    if not selected.any():
+        selected, rule = _best(values, metric), f"best {metric}"
+    columns = [c for c in ("experiment", "variant", "trial_key") if c in search.columns]
+    table = search[columns].map(value_text)
+    for column in settings:
+        table[column.removeprefix("config.")] = search[column].map(value_text)
+    table[metric] = values
+    table["selected"] = selected.to_numpy()
+    table["selected_by"] = rule
+    order = [metric, "trial_key"] if "trial_key" in table.columns else [metric]
+    return table.sort_values(order, ascending=[not higher_is_better(metric), True][:len(order)],
+                             kind="stable", na_position="last").reset_index(drop=True)
+
+
+def failures_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The trials not recorded ``ok``: experiment, phase, variant, trial key, status and error, in file order."""
+    if frame.empty or "status" not in frame.columns:
+        return pd.DataFrame()
+    failed = frame[frame["status"] != "ok"].assign(phase=phases(frame))
+    columns = [c for c in ("experiment", "phase", "variant", "trial_key", "status", "error") if c in failed.columns]
+    return failed[columns].map(value_text).reset_index(drop=True)
+
+
+def _stem(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip())
+
+
+def write_table(table: pd.DataFrame, directory: str | Path, name: str) -> dict[str, Path]:
+    """Write ``table`` as ``<directory>/<name>.csv`` (full precision) and ``.md`` (4 significant digits).
+
+    Returns
+    -------
+    dict
+        ``{"csv": path, "md": path}``.
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _stem(name)
+    paths = {"csv": folder / f"{stem}.csv", "md": folder / f"{stem}.md"}
+    table.to_csv(paths["csv"], index=False)
+    markdown = table.to_markdown(index=False, floatfmt=".4g", missingval="") if len(table.columns) else ""
+    paths["md"].write_text(markdown + "\n", encoding="utf-8")
+    return paths
