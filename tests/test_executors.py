@@ -85,6 +85,7 @@ def test_the_three_executors_agree(process_executor: ProcessExecutor, local_dask
         there = run_all(executor, executor_tasks.square, tasks)
         assert {key: r["value"] for key, r in there.items()} == {key: r["value"] for key, r in here.items()}
         assert os.getpid() not in {r["pid"] for r in there.values()}, f"{executor!r} ran in the driver"
+        assert run_all(executor, executor_tasks.square, []) == {}
 
 
 def test_process_workers_share_the_cores(process_executor: ProcessExecutor) -> None:

@@ -14,6 +14,9 @@ A task that keeps killing its workers fails after ``allowed_failures`` deaths (D
 ``distributed.scheduler.allowed-failures``, default 3) with :class:`WorkerLostError`; an exception
 raised by ``fn`` is re-raised as :class:`TaskError`. Both name the task's key. ``fn`` must be a
 module-level function importable by the workers (it is pickled by reference).
+
+If the driver dies, local workers finish the task they are running and exit, and the scheduler drops a
+Dask client's tasks; results are written by the driver alone, so a rerun resumes from the result store.
 """
 
 from __future__ import annotations
