@@ -1,14 +1,20 @@
 """Recommender models: losses, negative sampling, networks and one shared training loop."""
 
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
+from bloombench.models.feedforward import ACTIVATIONS, FeedForwardModel, FeedForwardNet
 from bloombench.models.losses import (
     IMPLICIT_LOSSES,
+    OUTPUT_LOSSES,
     adaptive_hinge_loss,
+    bernoulli_cross_entropy,
     bpr_loss,
+    cosine_loss,
     get_implicit_loss,
+    get_output_loss,
     hinge_loss,
     pointwise_loss,
     regression_loss,
+    softmax_cross_entropy,
 )
 from bloombench.models.representations import (
     PADDING_IDX,
@@ -26,13 +32,17 @@ from bloombench.models.sequence import ImplicitSequenceModel
 from bloombench.models.training import OPTIMIZERS, FitHistory, FitOptions, resolve_device, train
 
 __all__ = [
+    "ACTIVATIONS",
     "IMPLICIT_LOSSES",
     "OPTIMIZERS",
+    "OUTPUT_LOSSES",
     "PADDING_IDX",
     "BilinearNet",
     "CNNNet",
     "EmbeddingFactory",
     "ExplicitFactorizationModel",
+    "FeedForwardModel",
+    "FeedForwardNet",
     "FitHistory",
     "FitOptions",
     "ImplicitFactorizationModel",
@@ -41,14 +51,18 @@ __all__ = [
     "PoolNet",
     "SequenceNet",
     "adaptive_hinge_loss",
+    "bernoulli_cross_entropy",
     "bpr_loss",
+    "cosine_loss",
     "default_embedding_factory",
     "get_implicit_loss",
+    "get_output_loss",
     "hinge_loss",
     "make_sequence_net",
     "pointwise_loss",
     "regression_loss",
     "resolve_device",
     "sample_items",
+    "softmax_cross_entropy",
     "train",
 ]

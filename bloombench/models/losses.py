@@ -7,6 +7,10 @@ positives' shape: masked-out entries (e.g. sequence padding) contribute neither
 to the sum nor to the count of the mean.
 
 :func:`regression_loss` is the mean squared error used for explicit ratings.
+
+The output losses (:data:`OUTPUT_LOSSES`) train a network whose m outputs encode a set of target
+items (:mod:`bloombench.encodings`): each compares ``(n, m)`` outputs with ``(n, m)`` targets row by
+row and averages over the rows of an optional ``(n,)`` mask (e.g. rows whose target set is empty).
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 __all__ = [
     "IMPLICIT_LOSSES",
+    "OUTPUT_LOSSES",
     "adaptive_hinge_loss",
+    "bernoulli_cross_entropy",
     "bpr_loss",
+    "cosine_loss",
     "get_implicit_loss",
+    "get_output_loss",
     "hinge_loss",
     "pointwise_loss",
     "regression_loss",
+    "softmax_cross_entropy",
 ]
 
 ImplicitLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
@@ -156,3 +166,85 @@ def get_implicit_loss(name: str) -> ImplicitLoss:
         raise ValueError(
             f"loss must be one of {sorted(IMPLICIT_LOSSES)}, got {name!r}"
         ) from None
+
+
+# ----------------------------------------------------------------------------- output losses
+
+OutputLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def _check_output_shapes(outputs: torch.Tensor, target: torch.Tensor) -> None:
+    if outputs.dim() != 2 or outputs.shape != target.shape:
+        raise ValueError(f"outputs and target must be (n, m) tensors of one shape, got {tuple(outputs.shape)} "
+                         f"and {tuple(target.shape)}")
+
+
+def softmax_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy ``-sum_j t_j log softmax(logits)_j`` of each row against a target distribution.
+
+    The m-way softmax of the paper: ``target`` rows are the normalised k-hot codes of the target
+    sets (they sum to 1), so this is the multinomial log-likelihood of the target bits.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, m)`` raw outputs.
+    target : torch.Tensor
+        ``(n, m)`` non-negative rows summing to 1.
+    mask : torch.Tensor, optional
+        ``(n,)`` boolean; false rows are ignored.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar mean over the (unmasked) rows.
+    """
+    _check_output_shapes(logits, target)
+    return _masked_mean(F.cross_entropy(logits, target, reduction="none"), mask)
+
+
+def bernoulli_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Binary cross-entropy of m independent sigmoid outputs, summed over the bits of each row.
+
+    The negative log-likelihood of the target codeword(s) under independent Bernoulli bits
+    (error-correcting output codes); ``target`` holds bit probabilities in ``[0, 1]``.
+    Arguments and result as :func:`softmax_cross_entropy`.
+    """
+    _check_output_shapes(logits, target)
+    per_row = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
+    return _masked_mean(per_row, mask)
+
+
+def cosine_loss(
+    outputs: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``1 - cos(outputs, target)`` per row: fits the direction of a real-valued target code
+    (PMI and CCA embeddings, decoded by similarity). Arguments and result as
+    :func:`softmax_cross_entropy`.
+    """
+    _check_output_shapes(outputs, target)
+    return _masked_mean(1.0 - F.cosine_similarity(outputs, target, dim=1), mask)
+
+
+OUTPUT_LOSSES: dict[str, OutputLoss] = {
+    "softmax": softmax_cross_entropy,
+    "bernoulli": bernoulli_cross_entropy,
+    "cosine": cosine_loss,
+}
+
+
+def get_output_loss(name: str) -> OutputLoss:
+    """Return the output loss called ``name`` (one of :data:`OUTPUT_LOSSES`).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown.
+    """
+    if not isinstance(name, str) or name not in OUTPUT_LOSSES:
+        raise ValueError(f"output loss must be one of {sorted(OUTPUT_LOSSES)}, got {name!r}")
+    return OUTPUT_LOSSES[name]

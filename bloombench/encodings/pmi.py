@@ -1,0 +1,72 @@
+"""PMI embeddings: truncated eigendecomposition of the items' positive PMI co-occurrence matrix.
+
+Choices (the paper's exact variant is not known here):
+
+* Co-occurrence: ``C_ij`` = number of training histories holding both items (``i != j``).
+* Positive PMI (Levy & Goldberg 2014): ``PPMI_ij = max(0, log(C_ij C / (C_i. C_.j)))`` with ``C`` the
+  total count; pairs that never co-occur stay 0, so the matrix stays sparse.
+* Codes: the m eigenpairs of largest magnitude of the symmetric PPMI matrix (its truncated SVD),
+  ``code_i = v_i * |lambda|**weighting`` (``weighting=0.5``: the symmetric split of the singular
+  values). The same code serves as input and output code (one table).
+* Decoding by similarity (``dot`` by default, ``cosine`` optional) with the output, trained with the
+  cosine loss against the sum of the target items' codes. Items without co-occurrence have a zero
+  code (they score 0).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from bloombench.encodings.codes import SimilarityEncoding
+from bloombench.encodings.histories import cooccurrence
+from bloombench.encodings.linalg import top_symmetric
+
+__all__ = ["PMIEncoding", "ppmi_matrix"]
+
+
+def ppmi_matrix(histories: sp.csr_matrix) -> sp.csr_matrix:
+    """Positive PMI of item co-occurrence in binary ``(users, items)`` histories (sparse, symmetric)."""
+    counts = cooccurrence(histories).tocoo()
+    marginal = np.asarray(counts.sum(axis=1)).ravel()
+    total = marginal.sum()
+    pmi = np.log(counts.data * total / (marginal[counts.row] * marginal[counts.col]))
+    keep = pmi > 0
+    shape = counts.shape
+    return sp.csr_matrix((pmi[keep], (counts.row[keep], counts.col[keep])), shape=shape)
+
+
+class PMIEncoding(SimilarityEncoding):
+    """Items as their PPMI-SVD embedding, on both sides (see the module notes).
+
+    Parameters
+    ----------
+    num_items : int
+        d.
+    num_bits : int
+        m, in ``[1, d]``.
+    similarity : {'dot', 'cosine'}
+        How outputs are compared with item codes.
+    weighting : float
+        Exponent of ``|lambda|`` in the codes, in [0, 1].
+    """
+
+    name = "pmi"
+    data_dependent = True
+
+    def __init__(self, num_items: int, num_bits: int, *, similarity: str = "dot", weighting: float = 0.5) -> None:
+        super().__init__(num_items, num_bits, similarity, shared=True)
+        if isinstance(weighting, bool) or not isinstance(weighting, numbers.Real) or not 0 <= weighting <= 1:
+            raise ValueError(f"weighting must be a number in [0, 1], got {weighting!r}")
+        self.weighting = float(weighting)
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        values, vectors = top_symmetric(ppmi_matrix(matrix), self.num_bits)
+        codes = np.zeros((self.num_items, self.num_bits))
+        codes[:, : len(values)] = vectors * np.abs(values) ** self.weighting
+        self._store("codes", codes)
+
+    def _method_repr(self) -> list[str]:
+        return [*super()._method_repr(), f"weighting={self.weighting}"]
