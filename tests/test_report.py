@@ -22,10 +22,23 @@ from scipy import stats
 from bloombench.experiments import ResultStore, config_hash, environment, load_results, resolve_config, run_trial
 from bloombench.layers import collision_diagnostics, make_embedding
 from bloombench.report import build_report
-from bloombench.report.figures import FigureAbsent, accuracy_ratio_figure, hash_family_figure, speed_figure
+from bloombench.report.figures import (
+    FigureAbsent,
+    accuracy_ratio_figure,
+    collision_figure,
+    hash_family_figure,
+    speed_figure,
+)
 from bloombench.report.prepare import prepare
 from bloombench.report.stats import t_interval
-from bloombench.report.tables import accuracy_table, failures_table, hash_table, search_table, speed_table
+from bloombench.report.tables import (
+    accuracy_table,
+    collision_table,
+    failures_table,
+    hash_table,
+    search_table,
+    speed_table,
+)
 
 SEEDS = (0, 1, 2)
 USERS, ITEMS = 60, 80
@@ -387,3 +400,16 @@ def test_report_of_nothing_and_of_a_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         build_report(tmp_path / "file", tmp_path / "x")
+
+
+def test_collision_figure_draws_the_measured_shares_against_the_ideal_expectation(results: Path) -> None:
+    raw = frame(results, "hash-functions")
+    fig, _ = collision_figure(prepare(raw))
+    table = collision_table(raw)
+    assert len(fig.axes) == 4  # (items, users) x (repeat share, signature collisions)
+    for ax in fig.axes:
+        method, _, table_name = ax.get_title().partition(" · ")
+        rows = table[(table["method"] == method) & (table["table"] == table_name.removesuffix(" table"))]
+        column = "expected_repeat_share" if "repeated" in ax.get_ylabel() else "expected_signature_collision_share"
+        dashed = sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--")
+        assert dashed == pytest.approx(sorted(rows.groupby("compression")[column].mean()))

@@ -78,7 +78,8 @@ def _table(table: pd.DataFrame, name: str, title: str, note: str, folder: Path, 
            written: set[Path]) -> _Table:
     paths = write_table(table, folder, name)
     written.update(paths.values())
-    return _Table(f"{anchor}-{name}", title, note, table_view(table),
+    # The section names the experiment: its column stays in the files only.
+    return _Table(f"{anchor}-{name}", title, note, table_view(table.drop(columns="experiment", errors="ignore")),
                   relative_href(paths["csv"], page_dir), relative_href(paths["md"], page_dir))
 
 

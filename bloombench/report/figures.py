@@ -97,14 +97,23 @@ def _order(labels: Iterable[str]) -> list[str]:
     return sorted(set(labels), key=lambda label: (not label.startswith("full"), label))
 
 
-def _palette(labels: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    colours = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
-    return dict(zip(labels, colours))
+def _palette(labels: Sequence[str], shown: Iterable[str] | None = None) -> dict[str, tuple[float, float, float]]:
+    """Colours of ``labels`` in order; restricted to ``shown`` (keeping each label's colour) when given."""
+    colours = dict(zip(labels, sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))))
+    if shown is None:
+        return colours
+    keep = set(shown)
+    return {label: colour for label, colour in colours.items() if label in keep}
 
 
-def _canvas(panels: int, rows: int = 1) -> tuple[Figure, list]:
+def _method_palette(data: pd.DataFrame, shown: pd.Series) -> dict[str, tuple[float, float, float]]:
+    """Colours of the methods in ``shown``, the same for a method in every figure of the experiment."""
+    return _palette(_order(data["method"]), shown)
+
+
+def _canvas(panels: int, rows: int = 1, panel_width: float = _PANEL[0]) -> tuple[Figure, list]:
     """A constrained-layout figure with ``rows`` × ``panels`` axes, returned flat in row order."""
-    fig = Figure(figsize=(_PANEL[0] * panels + 2.2, _PANEL[1] * rows + 0.6), layout="constrained", dpi=DPI)
+    fig = Figure(figsize=(panel_width * panels + 2.2, _PANEL[1] * rows + 0.6), layout="constrained", dpi=DPI)
     axes = fig.subplots(rows, panels, squeeze=False)
     return fig, [ax for row in axes for ax in row]
 
@@ -149,6 +158,14 @@ def _baseline_label(data: pd.DataFrame) -> str:
     return ", ".join(labels) if labels else "none"
 
 
+def _denominator(data: pd.DataFrame) -> str:
+    """Which baseline trial a ratio divides by: the same-seed one, where every trial has it."""
+    baseline = f"the full-table baseline ({_baseline_label(data)})"
+    if data["baseline_seed_matched"].astype(bool).all():
+        return f"{baseline} trained with the same seeds"
+    return f"{baseline} trained with the same seeds where it was, else by the baseline's mean over its seeds"
+
+
 def _compression_label(value: float) -> str:
     return f"{value:g}"
 
@@ -171,7 +188,7 @@ def _ratio_vs_compression(data: pd.DataFrame, column: str, ylabel: str) -> Figur
     # With several hash families a panel per method, a colour per family; else one panel, a colour per method.
     rows = rows.assign(series=rows["hash"].where(rows["hash"] != "", rows["method"]) if by_family else rows["method"])
     panels = _order(rows["method_base"]) if by_family else [None]
-    palette = _palette(sorted(set(rows["series"])) if by_family else _order(rows["series"]))
+    palette = _palette(sorted(set(rows["series"]))) if by_family else _method_palette(data, rows["series"])
     fig, axes = _canvas(len(panels))
     for ax, panel in zip(axes, panels):
         part = rows if panel is None else rows[rows["method_base"] == panel]
@@ -188,15 +205,14 @@ def accuracy_ratio_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     metric = _metric_name(data)
     fig = _ratio_vs_compression(data, "accuracy_ratio", f"{metric} ÷ baseline {metric}")
     better = "higher" if higher_is_better(metric) else "lower"
-    return fig, (f"Each point: {metric} of a trial divided by that of the full-table baseline "
-                 f"({_baseline_label(data)}) trained with the same seeds ({better} is better).")
+    return fig, f"Each point: {metric} of a trial divided by that of {_denominator(data)} ({better} is better)."
 
 
 def time_ratio_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     """Median seconds per epoch ÷ the baseline's against the compression ratio."""
     fig = _ratio_vs_compression(data, "time_ratio", "seconds per epoch ÷ baseline's")
-    return fig, (f"Each point: a trial's median wall-clock seconds per training epoch divided by that of the "
-                 f"full-table baseline ({_baseline_label(data)}) with the same seeds (below 1: faster).")
+    return fig, (f"Each point: a trial's median wall-clock seconds per training epoch divided by that of "
+                 f"{_denominator(data)} (below 1: faster).")
 
 
 def accuracy_vs_bytes_figure(data: pd.DataFrame) -> tuple[Figure, str]:
@@ -207,7 +223,7 @@ def accuracy_vs_bytes_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     if sizes < 2:
         raise FigureAbsent(f"the trials with a finite {metric} hold {sizes} distinct embedding size(s); "
                            "the figure needs at least 2")
-    palette = _palette(_order(rows["method"]))
+    palette = _method_palette(data, rows["method"])
     fig, (ax,) = _canvas(1)
     _lines(ax, rows, BYTES, "accuracy", "method", palette)
     ax.set_xscale("log")
@@ -223,7 +239,7 @@ def speed_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     sizes = rows["table_rows"].nunique()
     if sizes < 2:
         raise FigureAbsent(f"the trials hold {sizes} table size(s) (table_rows); a speed curve needs at least 2")
-    palette = _palette(_order(rows["method"]))
+    palette = _method_palette(data, rows["method"])
     fig, (ax,) = _canvas(1)
     _lines(ax, rows, "table_rows", TIME, "method", palette)
     ax.set_xscale("log")
@@ -249,14 +265,14 @@ def hash_family_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     levels = [_compression_label(v) for v in sorted(rows["compression"].unique(), reverse=True)]
     palette = _palette(levels)
     panels = _order(rows["method_base"])
-    fig, axes = _canvas(len(panels))
+    fig, axes = _canvas(len(panels), panel_width=max(_PANEL[0], 0.45 * families + 1.0))
     for ax, panel in zip(axes, panels):
         _points(ax, rows[rows["method_base"] == panel], "hash", order, "accuracy_ratio", "level", palette)
         reference = _baseline_line(ax)
         ax.set(xlabel="hash family (best mean ratio first)", ylabel=f"{metric} ÷ baseline {metric}", title=panel)
     _legend(fig, palette, "compression ratio", [reference])
-    return fig, (f"Each point: {metric} of a trial divided by that of the full-table baseline "
-                 f"({_baseline_label(data)}) with the same seeds, per hash family and compression ratio.")
+    return fig, (f"Each point: {metric} of a trial divided by that of {_denominator(data)}, per hash family "
+                 "and compression ratio.")
 
 
 def collision_figure(data: pd.DataFrame) -> tuple[Figure, str]:
@@ -272,7 +288,8 @@ def collision_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     palette = _palette(levels)
     measures = [label for _, _, label in _COLLISION_MEASURES if label in set(rows["measure"])]
     groups = sorted({(m, t) for m, t in zip(rows["method_base"], rows["table"])})
-    fig, axes = _canvas(len(measures), rows=len(groups))
+    families = rows["hash"].nunique()
+    fig, axes = _canvas(len(measures), rows=len(groups), panel_width=max(_PANEL[0], 0.35 * families + 1.0))
     panels = [(group, measure) for group in groups for measure in measures]
     for ax, ((method, table), measure) in zip(axes, panels):
         part = rows[(rows["method_base"] == method) & (rows["table"] == table) & (rows["measure"] == measure)]
@@ -282,6 +299,7 @@ def collision_figure(data: pd.DataFrame) -> tuple[Figure, str]:
             if math.isfinite(expected):
                 ax.axhline(expected, color=palette[level], linestyle="--", linewidth=1)
         ax.set(xlabel="hash family", ylabel=measure, title=f"{method} · {table} table")
+        ax.set_ylim(bottom=-0.02)  # a share is never negative: a t-interval below 0 is cut at the axis
     ideal = Line2D([], [], color="0.4", linestyle="--", label="expected, ideal hashing")
     _legend(fig, palette, "compression ratio", [ideal])
     return fig, ("Each point: a share of the table's ids measured on a trial's embedding layer "

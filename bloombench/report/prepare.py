@@ -160,8 +160,8 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
 
 def _choose_baseline(group: pd.DataFrame) -> pd.DataFrame:
     """The trials of the baseline variant of one context (empty when it has no full table)."""
-    if "baseline" in group.columns and (group["baseline"] == True).any():  # noqa: E712 (NaN-safe)
-        return group[group["baseline"] == True]  # noqa: E712
+    if "baseline" in group.columns and group["baseline"].eq(True).any():
+        return group[group["baseline"].eq(True)]
     full = group[group["method_id"] == "full"]
     if full.empty:
         return full

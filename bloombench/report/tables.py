@@ -79,7 +79,9 @@ def accuracy_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFra
     table = _merge([counts, summarise(data, keys, "accuracy", metric), summarise(data, keys, "accuracy_ratio"),
                     summarise(data, keys, "time_ratio")], keys)
     table = table.drop(columns=[c for c in table.columns if c.endswith("_n")])
-    table["embedding_bytes"] = table["embedding_bytes"].round().astype("Int64")
+    for column in ("embedding_bytes", "table_rows"):  # counts: integers in the CSV and Markdown
+        if column in table.columns:
+            table[column] = table[column].round().astype("Int64")
     order = [*keys, "trials", "seed_matched", f"{metric}_mean", f"{metric}_ci_low", f"{metric}_ci_high",
              "accuracy_ratio_mean", "accuracy_ratio_ci_low", "accuracy_ratio_ci_high", "embedding_bytes",
              "bytes_ratio", "s_per_epoch", "time_ratio_mean", "time_ratio_ci_low", "time_ratio_ci_high"]
