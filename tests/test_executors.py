@@ -6,11 +6,9 @@ processes import from the parent's ``sys.path`` and the Dask CLI workers from ``
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import dask
-import distributed
 import executor_tasks
 import pytest
+from conftest import STARTUP_SECONDS
 
 from bloombench.experiments.executors import (
     DaskExecutor,
@@ -33,9 +31,6 @@ from bloombench.experiments.executors import (
     WorkerLostError,
     make_executor,
 )
-
-TESTS = Path(__file__).resolve().parent
-STARTUP_SECONDS = 60  # generous: the machine is shared and each process imports distributed or torch
 
 
 @pytest.fixture(scope="module")
@@ -155,50 +150,18 @@ def test_dask_fails_a_task_that_kills_every_worker(local_dask: DaskExecutor, tmp
     assert len(attempts.read_text().split()) == 2  # allowed-failures=1: the second death is final
 
 
-@pytest.fixture
-def dask_cli_cluster(tmp_path: Path) -> Iterator[tuple[str, dict[int, subprocess.Popen]]]:
-    """A `dask scheduler` and two `dask worker --no-nanny --nthreads 1` on 127.0.0.1: (address, pid → worker)."""
-    command = Path(sys.executable).parent / "dask"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
-               OMP_NUM_THREADS="1")
-    processes: list[subprocess.Popen] = []
-
-    def start(name: str, *args: str) -> subprocess.Popen:
-        with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own copy of the handle
-            process = subprocess.Popen([str(command), *args], stdout=log, stderr=subprocess.STDOUT, env=env)
-        processes.append(process)
-        return process
-
-    def logs() -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(tmp_path.glob("*.log")))
-
-    scheduler_file = tmp_path / "scheduler.json"
-    try:
-        scheduler = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                          "--scheduler-file", str(scheduler_file))
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not scheduler_file.exists():
-            assert scheduler.poll() is None and time.monotonic() < deadline, f"no scheduler:\n{logs()}"
-            time.sleep(0.05)
-        time.sleep(0.1)  # the file is written in one go, but let the writer finish
-        address = json.loads(scheduler_file.read_text())["address"]
-        workers = {}
-        for i in range(2):
-            worker = start(f"worker{i}", "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                           "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
-                           "--death-timeout", "60")
-            workers[worker.pid] = worker
-        with distributed.Client(address, timeout=STARTUP_SECONDS, set_as_default=False) as client:
-            try:
-                client.wait_for_workers(2, timeout=STARTUP_SECONDS)
-            except TimeoutError as error:
-                raise AssertionError(f"workers did not join:\n{logs()}") from error
-        yield address, workers
-    finally:
-        for process in processes:
-            process.kill()
-        for process in processes:
-            process.wait(timeout=30)
+def test_on_lost_turns_a_lost_task_into_a_result_and_the_others_go_on(process_executor: ProcessExecutor,
+                                                                       local_dask: DaskExecutor,
+                                                                       tmp_path: Path) -> None:
+    for name, executor in (("pool", process_executor), ("dask", local_dask)):
+        attempts = tmp_path / f"attempts-{name}"
+        tasks = [Task("killer", {"die": "always", "attempts": str(attempts)}), *squares(3)]
+        results = dict(run_all(executor, executor_tasks.die_on, tasks,
+                               on_lost=lambda task, error: {"lost": task.key, "error": str(error)}))
+        assert results.keys() == {"killer", "t0", "t1", "t2"}
+        assert results["killer"]["lost"] == "killer" and "killer" in results["killer"]["error"]
+        assert [results[f"t{x}"]["value"] for x in range(3)] == [0, 1, 4]
+        assert len(attempts.read_text().split()) == 2  # allowed_failures=1: the second death is final
 
 
 def test_dask_reruns_the_task_of_a_killed_worker(dask_cli_cluster: tuple[str, dict[int, subprocess.Popen]],

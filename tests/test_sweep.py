@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from bloombench.cli import main
 from bloombench.experiments import ResultStore, load_results
-from bloombench.experiments.executors import SequentialExecutor
+from bloombench.experiments.executors import DaskExecutor, SequentialExecutor
 from bloombench.experiments.spec import parse_spec
 from bloombench.experiments.sweep import choose_dataset, run_experiment
 
@@ -127,3 +128,35 @@ def test_a_dataset_list_takes_the_first_usable_entry() -> None:
                                        'embedding = { tables = "items" }'))
     assert choose_dataset(sequence, str(SHARED_DATA)) == "movielens-100k"
     assert choose_dataset(sequence, os.devnull + "-absent") == "movielens-100k"  # nothing present: the last
+
+
+def test_a_dask_worker_killed_mid_sweep_loses_and_duplicates_nothing(
+        dask_cli_cluster: tuple[str, dict[int, subprocess.Popen]], tmp_path: Path) -> None:
+    address, workers = dask_cli_cluster
+    spec = parse_spec(SPEC.replace("epochs = 2", "epochs = 4"))
+    trials = tmp_path / "tiny" / "trials.jsonl"
+    killed: list[int] = []
+
+    def kill_a_worker_once_trials_flow() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            # Both workers hold trials from the first submission on; after two records, kill one mid-trial.
+            if trials.exists() and trials.read_text().count("\n") >= 2:
+                victim = next(iter(workers.values()))
+                victim.kill()
+                killed.append(victim.pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_worker_once_trials_flow, daemon=True)
+    killer.start()
+    with DaskExecutor(address) as executor:
+        outcome = run_experiment(spec, results_dir=tmp_path, executor=executor, progress=False)
+    killer.join(timeout=10)
+    assert killed and workers[killed[0]].wait(timeout=10) == -9
+    records = list(ResultStore(tmp_path, "tiny").records())
+    keys = [r["trial_key"] for r in records]
+    assert (outcome.ran, outcome.failed) == (9, 0) and len(keys) == len(set(keys)) == 9
+    assert all(r["status"] == "ok" for r in records)
+    # Trials that finished after the kill all ran on the surviving worker.
+    (survivor,) = set(workers) - set(killed)
+    assert {r["worker"]["pid"] for r in records[3:]} == {survivor}

@@ -118,7 +118,8 @@ class Executor(abc.ABC):
     """
 
     def map_unordered(self, fn: Callable[[Any], T], tasks: Sequence[Task], *,
-                      max_concurrent: int | None = None) -> Iterator[tuple[Task, T]]:
+                      max_concurrent: int | None = None,
+                      on_lost: Callable[[Task, WorkerLostError], T] | None = None) -> Iterator[tuple[Task, T]]:
         """Run ``fn(task.payload)`` for every task; yield ``(task, result)`` in completion order.
 
         Parameters
@@ -130,6 +131,9 @@ class Executor(abc.ABC):
         max_concurrent : int, optional
             Most tasks in flight at once (``1`` runs them one at a time, e.g. for timings that must not
             be disturbed); ``None`` lets every worker be busy.
+        on_lost : callable, optional
+            ``on_lost(task, error)`` gives the result of a task whose workers kept dying (out of memory,
+            killed), so the other tasks go on; without it such a task raises :class:`WorkerLostError`.
 
         Yields
         ------
@@ -141,7 +145,7 @@ class Executor(abc.ABC):
         TaskError
             ``fn`` raised on a task (the original exception is the ``__cause__``).
         WorkerLostError
-            A task's worker died more often than allowed.
+            A task's worker died more often than allowed (without ``on_lost``).
         """
         tasks = list(tasks)
         seen: set[str] = set()
@@ -154,12 +158,20 @@ class Executor(abc.ABC):
         if max_concurrent is not None:
             _check_int("max_concurrent", max_concurrent, 1)
         # Validation above runs now; the work starts on the first next().
-        return self._run(fn, tasks, max_concurrent)
+        return self._run(fn, tasks, max_concurrent, on_lost)
 
     @abc.abstractmethod
-    def _run(self, fn: Callable[[Any], T], tasks: list[Task],
-             max_concurrent: int | None) -> Iterator[tuple[Task, T]]:
+    def _run(self, fn: Callable[[Any], T], tasks: list[Task], max_concurrent: int | None,
+             on_lost: Callable[[Task, WorkerLostError], T] | None) -> Iterator[tuple[Task, T]]:
         """Generator behind :meth:`map_unordered` (arguments already validated)."""
+
+    @staticmethod
+    def _lost(task: Task, error: WorkerLostError,
+              on_lost: Callable[[Task, WorkerLostError], T] | None) -> tuple[Task, T]:
+        """The pair to yield for a lost task, or raise ``error`` when nobody handles it."""
+        if on_lost is None:
+            raise error
+        return task, on_lost(task, error)
 
     def close(self) -> None:
         """Release workers and connections."""
@@ -175,9 +187,9 @@ class Executor(abc.ABC):
 class SequentialExecutor(Executor):
     """Runs the tasks one after another, in order, in this process (``max_concurrent`` is moot)."""
 
-    def _run(self, fn: Callable[[Any], T], tasks: list[Task],
-             max_concurrent: int | None) -> Iterator[tuple[Task, T]]:
-        for task in tasks:
+    def _run(self, fn: Callable[[Any], T], tasks: list[Task], max_concurrent: int | None,
+             on_lost: Callable[[Task, WorkerLostError], T] | None) -> Iterator[tuple[Task, T]]:
+        for task in tasks:  # no worker to lose: a crash here is the driver's own
             try:
                 result = fn(task.payload)
             except Exception as error:
@@ -234,8 +246,8 @@ class ProcessExecutor(Executor):
                                      context=multiprocessing.get_context("spawn"))
         return self._pool
 
-    def _run(self, fn: Callable[[Any], T], tasks: list[Task],
-             max_concurrent: int | None) -> Iterator[tuple[Task, T]]:
+    def _run(self, fn: Callable[[Any], T], tasks: list[Task], max_concurrent: int | None,
+             on_lost: Callable[[Task, WorkerLostError], T] | None) -> Iterator[tuple[Task, T]]:
         from pebble import ProcessExpired
 
         # Tasks wait here rather than in the pool's queue, so a task abandoned early never starts.
@@ -257,10 +269,13 @@ class ProcessExecutor(Executor):
                     elif isinstance(error, ProcessExpired):
                         deaths[task.key] += 1
                         if deaths[task.key] > self.allowed_failures:
-                            raise WorkerLostError(task.key, f"task {task.key!r}: its worker process died "
-                                                            f"{deaths[task.key]} times running it (last exit "
-                                                            f"code {error.exitcode}; allowed_failures="
-                                                            f"{self.allowed_failures})") from error
+                            lost = WorkerLostError(task.key, f"task {task.key!r}: its worker process died "
+                                                             f"{deaths[task.key]} times running it (last exit "
+                                                             f"code {error.exitcode}; allowed_failures="
+                                                             f"{self.allowed_failures})")
+                            lost.__cause__ = error
+                            yield self._lost(task, lost, on_lost)
+                            continue
                         queue.appendleft(task)  # rerun first, in a fresh worker
                     else:
                         raise TaskError.raised(task, error) from error
@@ -333,8 +348,8 @@ class DaskExecutor(Executor):
                                   f"{error}") from error
         self._calls = 0
 
-    def _run(self, fn: Callable[[Any], T], tasks: list[Task],
-             max_concurrent: int | None) -> Iterator[tuple[Task, T]]:
+    def _run(self, fn: Callable[[Any], T], tasks: list[Task], max_concurrent: int | None,
+             on_lost: Callable[[Task, WorkerLostError], T] | None) -> Iterator[tuple[Task, T]]:
         from distributed import KilledWorker, as_completed
 
         self._calls += 1
@@ -353,15 +368,18 @@ class DaskExecutor(Executor):
         try:
             for future in finished:
                 _, task = inflight.pop(future.key)
+                if queue:  # keep the cluster busy while the driver records this result
+                    finished.add(submit())
                 try:
                     result = future.result()
                 except KilledWorker as error:
-                    raise WorkerLostError(task.key, f"task {task.key!r}: Dask gave up on it after its "
-                                                    f"workers died running it ({error})") from error
+                    lost = WorkerLostError(task.key, f"task {task.key!r}: Dask gave up on it after its "
+                                                     f"workers died running it ({error})")
+                    lost.__cause__ = error
+                    yield self._lost(task, lost, on_lost)
+                    continue
                 except Exception as error:
                     raise TaskError.raised(task, error) from error
-                if queue:  # keep the cluster busy while the driver records this result
-                    finished.add(submit())
                 yield task, result
         finally:
             if inflight:

@@ -5,7 +5,8 @@ processes, a Dask cluster) run :func:`~bloombench.experiments.trial.execute_tria
 back; the driver appends each one atomically as it arrives. Trials already recorded ``ok`` are skipped,
 so rerunning after the driver was killed resumes where it stopped, and a record is never written twice
 in one run even if an executor reports a task twice. A failed trial is recorded ``failed`` and the sweep
-goes on; a rerun tries it again.
+goes on; a rerun tries it again. So does a trial whose worker process keeps dying (out of memory, killed):
+the executor reruns it on a fresh worker a few times, then the driver records it ``failed``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from bloombench.experiments.executors import Executor, SequentialExecutor, Task
 from bloombench.experiments.spec import ExperimentSpec, TrialSpec
 from bloombench.experiments.store import ResultStore
-from bloombench.experiments.trial import execute_trial
+from bloombench.experiments.trial import execute_trial, lost_trial_record
 
 __all__ = ["SweepOutcome", "choose_dataset", "run_experiment"]
 
@@ -112,7 +113,9 @@ def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Execut
     written: set[str] = set()
     with tqdm(total=unique, initial=unique - len(todo), desc=desc, unit="trial", disable=not progress,
               dynamic_ncols=True) as bar:
-        for task, record in executor.map_unordered(execute_trial, tasks, max_concurrent=max_concurrent):
+        results = executor.map_unordered(execute_trial, tasks, max_concurrent=max_concurrent,
+                                         on_lost=lambda task, error: lost_trial_record(task.payload, error))
+        for task, record in results:
             if task.key in written:  # an executor that reports a task twice must not duplicate a record
                 continue
             store.append(record)

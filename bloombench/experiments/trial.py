@@ -47,12 +47,13 @@ from bloombench.data import (
     synthetic,
     user_split,
 )
-from bloombench.experiments.store import environment, now
 from bloombench.evaluation import evaluate_ranking, evaluate_sequence_ranking, rmse_score
+from bloombench.experiments.store import environment, now
 from bloombench.layers import collision_diagnostics, embedding_factory
 from bloombench.models import ExplicitFactorizationModel, ImplicitFactorizationModel, ImplicitSequenceModel
 
-__all__ = ["DEFAULTS", "config_hash", "execute_trial", "identity_config", "resolve_config", "run_trial"]
+__all__ = ["DEFAULTS", "config_hash", "execute_trial", "identity_config", "lost_trial_record", "resolve_config",
+           "run_trial"]
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dataset": {"name": "movielens-100k", "data_dir": None, "min_user": 1, "min_item": 1,
@@ -299,6 +300,35 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return record
 
 
+def _task_record(task: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity fields of an executor task, as every record of it starts."""
+    record: dict[str, Any] = {key: task[key] for key in ("experiment", "variant", "phase", "trial_key")}
+    if task.get("selected_from"):
+        record["selected_from"] = task["selected_from"]
+    return record
+
+
+def _failure(task: Mapping[str, Any], error: BaseException, trace: str) -> dict[str, Any]:
+    """``status="failed"`` with the error, the traceback and the config as far as it resolves."""
+    try:
+        config = resolve_config(task["config"])
+    except ValueError:
+        config = task["config"]
+    return {"status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": trace,
+            "config": config}
+
+
+def _seeds(config: Mapping[str, Any]) -> dict[str, Any]:
+    def at(*path: str) -> Any:
+        value: Any = config
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    return {"split": at("split", "seed"), "training": at("training", "seed"),
+            "embedding": at("embedding", "params", "seed")}
+
+
 def execute_trial(task: Mapping[str, Any]) -> dict[str, Any]:
     """Run the trial of an executor task and return its complete result-store record; never raises.
 
@@ -317,34 +347,29 @@ def execute_trial(task: Mapping[str, Any]) -> dict[str, Any]:
         ``ended``, ``wall_seconds`` and ``peak_rss_bytes`` (the peak resident memory of the process
         that ran it, so far).
     """
-    record: dict[str, Any] = {key: task[key] for key in ("experiment", "variant", "phase", "trial_key")}
-    if task.get("selected_from"):
-        record["selected_from"] = task["selected_from"]
+    record = _task_record(task)
     record["started"] = now()
     start = time.perf_counter()
     try:
         record.update(run_trial(task["config"]))
         record["status"] = "ok"
     except Exception as error:  # recorded (MemoryError and CUDA OOM included); the sweep goes on
-        record.update(status="failed", error=f"{type(error).__name__}: {error}",
-                      traceback=traceback.format_exc(limit=8))
-        try:
-            record["config"] = resolve_config(task["config"])
-        except ValueError:
-            record["config"] = task["config"]
-    config = record["config"]
-
-    def seed(*path: str) -> Any:
-        value: Any = config
-        for key in path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        return value
-
+        record.update(_failure(task, error, traceback.format_exc(limit=8)))
     record.update(
         ended=now(), wall_seconds=time.perf_counter() - start, environment=environment(),
-        worker={"host": socket.gethostname(), "pid": os.getpid()},
-        seeds={"split": seed("split", "seed"), "training": seed("training", "seed"),
-               "embedding": seed("embedding", "params", "seed")},
+        worker={"host": socket.gethostname(), "pid": os.getpid()}, seeds=_seeds(record["config"]),
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     )
+    return record
+
+
+def lost_trial_record(task: Mapping[str, Any], error: BaseException) -> dict[str, Any]:
+    """The ``failed`` record of a trial whose worker process kept dying (killed, out of memory).
+
+    Made by the driver (the worker is gone), so it holds the identity, config, seeds and error, and the
+    driver's time of writing as ``ended``.
+    """
+    record = _task_record(task)
+    record.update(_failure(task, error, ""), ended=now())
+    record["seeds"] = _seeds(record["config"])
     return record
