@@ -69,6 +69,7 @@ def test_the_four_experiments_of_the_issue_are_shipped_with_their_protocols() ->
     assert hashes.search is None and hashes.diagnostics  # identical hyperparameters for every family
     families = {t.config["embedding"].get("params", {}).get("hash") for t in hashes.final_trials()} - {None}
     assert families == set(available_hashes())
+    assert all(t.config["evaluation"]["diagnostics"] for t in hashes.final_trials())
     speed = load_spec("speed")
     assert speed.max_concurrent == 1 and speed.contexts["dataset.table_rows"] == [10_000, 100_000, 1_000_000, 5_000_000]
 
@@ -85,6 +86,8 @@ def test_expansion_layers_base_selection_variant_grid_and_seed() -> None:
     assert all(t.config["training"]["lr"] == 0.5 for t in sparse)  # the variant beats the selected value
     bloom = [t for t in final if t.variant == "bloom"]
     assert all(t.config["training"]["lr"] == 5e-2 and t.selected_from == "winner" for t in bloom)
+    assert [t.task()["baseline"] for t in final] == [t.variant == "full" for t in final]
+    assert "diagnostics" not in final[0].config.get("evaluation", {})  # only where the spec asks
     assert sorted({t.config["embedding"]["params"]["compression_ratio"] for t in bloom}) == [0.25, 0.5]
     # Each seed sets the split, the training and the hash functions; the full table has no hash seed.
     assert sorted((t.config["split"]["seed"], t.config["embedding"]["params"]["seed"]) for t in bloom) == \

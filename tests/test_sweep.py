@@ -57,6 +57,7 @@ def test_sweep_searches_selects_on_validation_and_reuses_the_winner(tmp_path: Pa
     assert all(r["selected_from"] == best["trial_key"] for r in final)
     assert all(r["config"]["training"]["lr"] == best["config"]["training"]["lr"] for r in final)
     assert collections.Counter(r["variant"] for r in final) == {"full": 3, "bloom": 3}
+    assert all(r["baseline"] == (r["variant"] == "full") for r in records)
     assert (tmp_path / "tiny" / "spec.toml").read_text().endswith(SPEC.strip() + "\n")
     # A rerun finds everything recorded: nothing runs, nothing is written.
     again = run_experiment(spec, results_dir=tmp_path, executor=SequentialExecutor(), progress=False)

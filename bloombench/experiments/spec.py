@@ -278,11 +278,13 @@ class TrialSpec:
     key: str
     draw: dict[str, Any] | None = None
     selected_from: str | None = None
+    baseline: bool = False
 
     def task(self) -> dict[str, Any]:
         """The picklable payload of :func:`bloombench.experiments.trial.execute_trial`."""
         return {"experiment": self.experiment, "variant": self.variant, "phase": self.phase,
-                "trial_key": self.key, "config": self.config, "selected_from": self.selected_from}
+                "baseline": self.baseline, "trial_key": self.key, "config": self.config,
+                "selected_from": self.selected_from}
 
 
 def _trial_key(config: Mapping[str, Any], phase: str) -> str:
@@ -339,6 +341,8 @@ class ExperimentSpec:
             _set_path(config, path, value)
         for path, value in (data or {}).items():
             _set_path(config, path, value)
+        if self.diagnostics:
+            _set_path(config, "evaluation.diagnostics", True)
         _set_path(config, "split.seed", seed)
         _set_path(config, "training.seed", seed)
         method = config.get("embedding", {}).get("method", DEFAULTS["embedding"]["method"])
@@ -384,7 +388,7 @@ class ExperimentSpec:
             for draw in self.search.draws():
                 config = self._config(variant, point, self.seeds[0], draw, data)
                 trials.append(TrialSpec(self.experiment, variant.label, "search", group, config,
-                                        _trial_key(config, "search"), draw=draw))
+                                        _trial_key(config, "search"), draw=draw, baseline=variant.baseline))
         return trials
 
     def select(self, records: Sequence[Mapping[str, Any]], data: Mapping[str, Any] | None = None,
@@ -424,7 +428,8 @@ class ExperimentSpec:
             for seed in self.seeds:
                 config = self._config(variant, point, seed, draw, data)
                 trials.append(TrialSpec(self.experiment, variant.label, "final", group, config,
-                                        _trial_key(config, "final"), draw=draw, selected_from=source))
+                                        _trial_key(config, "final"), draw=draw, selected_from=source,
+                                        baseline=variant.baseline))
         return trials
 
 

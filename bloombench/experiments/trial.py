@@ -303,6 +303,7 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 def _task_record(task: Mapping[str, Any]) -> dict[str, Any]:
     """The identity fields of an executor task, as every record of it starts."""
     record: dict[str, Any] = {key: task[key] for key in ("experiment", "variant", "phase", "trial_key")}
+    record["baseline"] = bool(task.get("baseline", False))
     if task.get("selected_from"):
         record["selected_from"] = task["selected_from"]
     return record
