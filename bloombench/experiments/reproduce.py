@@ -9,7 +9,6 @@ resumes where it stopped.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from bloombench.experiments.executors import Executor
 from bloombench.experiments.spec import load_spec
@@ -65,13 +64,7 @@ def reproduce(profile: str = "quick", results_dir: str | os.PathLike[str] = "res
     if reports_dir is not None:
         from bloombench.report import build_report
 
-        index = build_report(results_dir=results_dir, out_dir=reports_dir,
-                             asv_html_dir=_asv_html(Path(reports_dir)))
+        index = build_report(results_dir=results_dir, out_dir=reports_dir)  # links <reports>/asv if present
         print(f"report: {index}")
     return 1 if any(o.failed for o in outcomes) else 0
 
-
-def _asv_html(reports_dir: Path) -> Path | None:
-    """The published asv pages beside the report, when there are any."""
-    candidate = reports_dir / "asv"
-    return candidate if (candidate / "index.html").exists() else None
