@@ -22,6 +22,7 @@ from bloombench.encodings import (
     ppmi_matrix,
     split_histories,
 )
+from bloombench.encodings import cca, linalg
 from bloombench.layers import BloomEmbedding
 
 D = 120
@@ -198,7 +199,27 @@ def test_pmi_and_cca_codes_learn_planted_clusters(name):
     cosine = F.cosine_similarity(inputs[0], inputs[1], dim=0)
     same = F.cosine_similarity(inputs[0], encoding.encode_input(Bags.from_lists([[4, 5]])).matrix[0], dim=0)
     assert same > cosine
+    linalg._cache.clear()  # refit from scratch, not from the memoised decomposition
     assert _fitted(name, m=8).codes.equal(encoding.codes)  # deterministic fit
+
+
+@pytest.mark.parametrize(("name", "decompositions"), [("pmi", 1), ("cca", 3)])
+def test_a_sweep_over_m_decomposes_once(monkeypatch, name, decompositions):
+    linalg._cache.clear()
+    calls = []
+
+    def counting(matrix):
+        calls.append(matrix.shape)
+        return real(matrix)
+
+    real = linalg.symmetric_eig
+    monkeypatch.setattr(linalg, "symmetric_eig", counting)
+    monkeypatch.setattr(cca, "symmetric_eig", counting)
+    small, large = _fitted(name, m=8), _fitted(name, m=16)
+    assert len(calls) == decompositions
+    assert torch.equal(large.codes[:, :8], small.codes)
+    _fitted(name, m=8, **({"seed": 1} if name == "cca" else {"weighting": 1.0}))
+    assert len(calls) == decompositions * (2 if name == "cca" else 1)  # PMI's weighting needs no new one
 
 
 def test_cbe_steers_co_occurring_items_onto_shared_bits():

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -53,24 +54,28 @@ class KHotEncoding(Encoding):
         bits = self.bits(torch.arange(self.num_items, device=self._anchor.device))
         return bits if device is None else bits.to(device)
 
-    def _set_bits(self, items: Bags | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Distinct (bag, bit) pairs set by each bag, sorted by bag then bit; and the bag count."""
+    def _bit_mask(self, items: Bags | torch.Tensor) -> torch.Tensor:
+        """``(n, m)`` bool: the bits each bag sets (OR: a bit set by several items, or twice, is set once).
+
+        A scatter into an ``(n, m)`` mask dedupes without sorting (``torch.unique`` sorts, and costs
+        more than the rest of a small batch); the mask is no larger than the ``(n, m)`` outputs.
+        """
         self._require_fitted()
         bags = self._bags(items)
         bits = self.bits(bags.indices.to(self._anchor.device)).to(bags.device)
-        keys = bags.rows().unsqueeze(1) * self.num_bits + bits
-        keys = torch.unique(keys.reshape(-1))  # OR: a bit set by several items (or twice) once
-        return torch.div(keys, self.num_bits, rounding_mode="floor"), keys % self.num_bits, bags.num_bags
+        mask = torch.zeros(bags.num_bags, self.num_bits, dtype=torch.bool, device=bits.device)
+        mask[bags.rows().unsqueeze(1).expand_as(bits), bits] = True
+        return mask
 
     def encode_input(self, items: Bags | torch.Tensor) -> Bags:
-        rows, bits, n = self._set_bits(items)
-        return Bags.from_rows(bits, rows, n)
+        """The set bits of each bag, in increasing order, weight 1 (the binary Bloom filter)."""
+        mask = self._bit_mask(items)
+        rows, bits = mask.nonzero(as_tuple=True)
+        return Bags.from_rows(bits, rows, mask.shape[0])
 
     def target(self, items: Bags | torch.Tensor) -> torch.Tensor:
         """The OR of the items' k-hot codes, normalised to sum 1 (an all-zero row for an empty set)."""
-        rows, bits, n = self._set_bits(items)
-        target = torch.zeros(n, self.num_bits, device=bits.device)
-        target[rows, bits] = 1.0
+        target = self._bit_mask(items).float()
         return target / target.sum(1, keepdim=True).clamp_min(1.0)
 
     def recover(self, log_probs: torch.Tensor) -> torch.Tensor:
@@ -99,7 +104,8 @@ class DenseCodeEncoding(Encoding):
         """float ``(len(items), num_bits)``: the input code of each item id (ids already checked)."""
         raise NotImplementedError
 
-    def _sum_codes(self, items: Bags | torch.Tensor, codes_of) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    def _sum_codes(self, items: Bags | torch.Tensor,
+                   codes_of: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(n, m)`` sum of ``codes_of(ids)`` over each bag, and the ``(n,)`` bag sizes."""
         self._require_fitted()
         bags = self._bags(items)

@@ -1,20 +1,50 @@
-"""Deterministic dense eigen/singular decompositions for the data-dependent encodings (PMI, CCA).
+"""Deterministic dense eigendecompositions for the data-dependent encodings (PMI, CCA).
 
-LAPACK returns eigen- and singular vectors up to sign; fixing each column's sign (its largest-magnitude
-entry positive) makes the learnt codes identical across runs and platforms.
+LAPACK returns eigenvectors up to sign; fixing each column's sign (its largest-magnitude entry
+positive) makes the learnt codes identical from run to run. Decompositions run in float32 through
+``torch.linalg.eigh`` (MKL in torch's CPU build): the codes are stored in float32 anyway, and on
+ML-1M's 3706 x 3706 PPMI matrix (one thread) it took 17 s where scipy's float32 ``eigh`` (OpenBLAS)
+took 52 s and float64 69 s.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg
+import torch
 
-__all__ = ["fix_signs", "pivot_signs", "symmetric_eig", "top_symmetric"]
+__all__ = ["fix_signs", "memoised", "pivot_signs", "symmetric_eig", "top_symmetric"]
 
 # Up to this many items a dense eigendecomposition is both faster and exact.
 DENSE_LIMIT = 4096
+# Decompositions kept by memoised(): a sweep over m reuses one (the codes for m are its first m columns).
+_CACHE_SIZE = 2
+_cache: OrderedDict[str, Any] = OrderedDict()
+
+
+def memoised(what: str, matrix: sp.csr_matrix, params: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, reused while the same histories and ``params`` come back (the last two kept).
+
+    The key is a sha256 of the sparse matrix's structure and values, so equal histories hit whatever
+    object holds them. Results must be treated as read-only.
+    """
+    digest = hashlib.sha256(repr((what, matrix.shape, params)).encode())
+    for array in (matrix.indptr, matrix.indices, matrix.data):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = digest.hexdigest()
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    result = _cache[key] = compute()
+    while len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return result
 
 
 def pivot_signs(vectors: np.ndarray) -> np.ndarray:
@@ -32,8 +62,12 @@ def fix_signs(vectors: np.ndarray) -> np.ndarray:
 
 
 def symmetric_eig(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and sign-fixed eigenvectors (columns) of a dense symmetric matrix."""
-    values, vectors = scipy.linalg.eigh(matrix, check_finite=False)
+    """Eigenvalues (descending) and sign-fixed eigenvectors (columns) of a dense symmetric matrix.
+
+    Computed in float32, returned as float64 arrays.
+    """
+    values, vectors = torch.linalg.eigh(torch.from_numpy(np.asarray(matrix, dtype=np.float32)))
+    values, vectors = values.numpy().astype(np.float64), vectors.numpy().astype(np.float64)
     return values[::-1].copy(), fix_signs(vectors[:, ::-1].copy())
 
 
