@@ -80,7 +80,7 @@ class LayerPass(_Lookup):
         synchronize(self.device)
 
 
-class LayerMemory(_Lookup):
+class LayerMemory:
     """Bytes a layer keeps (weights + index tables), and peak process memory of a training pass."""
 
     params = (list(VARIANTS), ROWS, DEVICES)
@@ -88,7 +88,10 @@ class LayerMemory(_Lookup):
     timeout = 240
 
     def setup(self, label: str, rows: int, device: str) -> None:
-        super().setup(label, rows, BATCHES[-1], device)
+        # No warm-up pass: byte counts do not need one, and peak memory is the process's maximum anyway.
+        self.device = require_device(device)
+        self.layer = build(label, rows, device)
+        self.ids = random_ids(BATCHES[-1], rows, self.device)
 
     def peakmem_forward_backward(self, label: str, rows: int, device: str) -> None:
         forward_backward(self.layer, self.ids)
