@@ -17,3 +17,12 @@ def test_readme_python_examples_run() -> None:
     assert tuple(namespace["vectors"].shape) == (2, 2, 32)
     assert namespace["layer"].memory_bytes() == 4_160_000
     assert namespace["qr"].memory_bytes() <= namespace["layer"].memory_bytes()
+
+
+def test_readme_spec_example_is_a_valid_spec() -> None:
+    from bloombench.experiments.spec import parse_spec
+
+    (block,) = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    spec = parse_spec(block, profiles=("quick",))
+    assert spec.experiment == "factorization-quick" and spec.search.trials == 4
+    assert [v.label for v in spec.variants] == ["full", "bloom k=4"]
