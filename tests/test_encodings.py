@@ -296,7 +296,7 @@ def test_encodings_move_to_cuda_and_agree_with_cpu(name):
 
 def test_registry_names_ratio_and_bad_arguments():
     assert available_encodings() == ["identity", "bloom", "hashing_trick", "cbe", "ecoc", "pmi", "cca"]
-    assert make_encoding("bloom", 1000, ratio=0.2).num_bits == 200
+    assert make_encoding("bloom", 1000, compression_ratio=0.2).num_bits == 200
     with pytest.raises(ValueError, match="encoding must be one of"):
         make_encoding("bloomier", D, m=10)
     with pytest.raises(TypeError, match="unknown argument.*'num_hashes'"):
@@ -304,9 +304,9 @@ def test_registry_names_ratio_and_bad_arguments():
     with pytest.raises(ValueError, match="needs m"):
         make_encoding("bloom", D)
     with pytest.raises(ValueError, match="at most one of"):
-        make_encoding("bloom", D, m=10, ratio=0.1)
+        make_encoding("bloom", D, m=10, compression_ratio=0.1)
     with pytest.raises(ValueError, match="compression_ratio must be a number in \\(0, 1\\]"):
-        make_encoding("bloom", D, ratio=1.5)
+        make_encoding("bloom", D, compression_ratio=1.5)
     with pytest.raises(ValueError, match="num_bits must be in \\[1, num_items=120\\]"):
         make_encoding("bloom", D, m=200)
     with pytest.raises(ValueError, match="num_hashes must be in \\[1, num_bits=3\\]"):

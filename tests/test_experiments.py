@@ -174,3 +174,17 @@ def test_cli_datasets_lists_every_movielens(capsys: pytest.CaptureFixture[str], 
 def test_cli_refuses_unknown_choices() -> None:
     with pytest.raises(SystemExit):
         main(["train", "--hash", "crc32"])
+
+
+def test_the_papers_feedforward_model_runs_as_a_trial() -> None:
+    config = {"dataset": SYNTHETIC, "model": {"kind": "feedforward", "hidden": [16]},
+              "embedding": {"method": "bloom", "params": {"compression_ratio": 0.25, "num_hashes": 2}},
+              "training": {"epochs": 2, "batch_size": 16, "lr": 1e-3}}
+    record = run_trial(config)
+    parts = record["byte_breakdown"]
+    # 80 items -> m = 20 bits: a 20 x 16 input layer (+ bias) and a 16 -> 20 output layer.
+    assert parts["input_layer"] == (20 * 16 + 16) * 4 and parts["output_layer"] == (16 * 20 + 20) * 4
+    assert record["embedding_bytes"] == parts["encoding"] + parts["input_layer"] + parts["output_layer"]
+    assert 0 < record["test"]["mrr"] <= 1
+    identity = run_trial({**config, "embedding": {"method": "identity"}})
+    assert identity["byte_breakdown"]["output_layer"] == (16 * 80 + 80) * 4

@@ -46,7 +46,7 @@ def _small() -> Interactions:
 
 
 def _params(name: str, **extra: object) -> dict:
-    return extra if name == "identity" else {"ratio": 0.25, **extra}
+    return extra if name == "identity" else {"compression_ratio": 0.25, **extra}
 
 
 class _Scores:

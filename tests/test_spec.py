@@ -58,7 +58,7 @@ def test_every_shipped_spec_and_profile_parses_with_three_or_more_seeds(name: st
 
 
 def test_the_four_experiments_of_the_issue_are_shipped_with_their_protocols() -> None:
-    assert {"factorization", "spotlight-sequence", "hash-functions", "speed"} <= set(available_specs())
+    assert {"factorization", "spotlight-sequence", "hash-functions", "speed", "paper"} <= set(available_specs())
     sequence = load_spec("spotlight-sequence")
     bloom = next(v for v in sequence.variants if not v.baseline)
     assert bloom.grid["embedding.params.compression_ratio"] == pytest.approx([i / 10 for i in range(1, 10)])
@@ -70,6 +70,13 @@ def test_the_four_experiments_of_the_issue_are_shipped_with_their_protocols() ->
     families = {t.config["embedding"].get("params", {}).get("hash") for t in hashes.final_trials()} - {None}
     assert families == set(available_hashes())
     assert all(t.config["evaluation"]["diagnostics"] for t in hashes.final_trials())
+    paper = load_spec("paper")
+    ratios = {t.config["embedding"].get("params", {}).get("compression_ratio") for t in paper.final_trials()}
+    assert min(ratios - {None}) == 0.02 and max(ratios - {None}) == 1.0
+    methods = {t.config["embedding"]["method"] for t in paper.final_trials()}
+    assert {"identity", "bloom", "hashing_trick", "ecoc", "pmi", "cca", "cbe"} <= methods
+    assert {t.config["embedding"]["params"].get("num_hashes") for t in paper.final_trials()
+            if t.config["embedding"]["method"] == "bloom"} == {2, 3, 4}
     speed = load_spec("speed")
     assert speed.max_concurrent == 1 and speed.contexts["dataset.table_rows"] == [10_000, 100_000, 1_000_000, 5_000_000]
 

@@ -48,9 +48,10 @@ def num_bits_for(num_items: int, ratio: float) -> int:
     return ratio_count(check_compression_ratio(ratio), check_positive_int("num_items", num_items), "num_bits")
 
 
-def make_encoding(name: str, num_items: int, m: int | None = None, *, ratio: float | None = None,
+def make_encoding(name: str, num_items: int, m: int | None = None, *, compression_ratio: float | None = None,
                   **params: object) -> Encoding:
-    """Build the encoding ``name`` for ``num_items`` items with ``m`` bits (or ``ratio = m / d``).
+    """Build the encoding ``name`` for ``num_items`` items with ``m`` bits (or ``compression_ratio = m / d``,
+    named as the layers' argument, so experiments and reports treat both alike).
 
     Parameters
     ----------
@@ -59,26 +60,26 @@ def make_encoding(name: str, num_items: int, m: int | None = None, *, ratio: flo
     num_items : int
         d.
     m : int, optional
-        Number of bits. The identity encoding takes neither ``m`` nor ``ratio`` (m = d).
-    ratio : float, optional
-        ``m / d`` in (0, 1]; ``m = int(ratio * d)``.
+        Number of bits. The identity encoding takes neither ``m`` nor ``compression_ratio`` (m = d).
+    compression_ratio : float, optional
+        ``m / d`` in (0, 1]; ``m = int(compression_ratio * d)``.
     **params
         The encoding's own arguments (e.g. ``num_hashes``, ``hash``, ``seed``); unknown names raise a
         ``TypeError`` listing the accepted ones.
 
     Examples
     --------
-    >>> make_encoding("bloom", 1000, ratio=0.2, num_hashes=3).num_bits
+    >>> make_encoding("bloom", 1000, compression_ratio=0.2, num_hashes=3).num_bits
     200
     """
     cls = get_encoding(name)
-    check_exclusive(m=m, ratio=ratio)
+    check_exclusive(m=m, compression_ratio=compression_ratio)
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "num_items", "num_bits")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(f"{cls.__name__} got unknown argument(s) {unknown}; accepted: {accepted}")
-    if ratio is not None:
-        m = num_bits_for(num_items, ratio)
+    if compression_ratio is not None:
+        m = num_bits_for(num_items, compression_ratio)
     if m is None and cls is not IdentityEncoding:
-        raise ValueError(f"encoding {name!r} needs m (number of bits) or ratio (m / num_items)")
+        raise ValueError(f"encoding {name!r} needs m (number of bits) or compression_ratio (m / num_items)")
     return cls(num_items, m, **params)

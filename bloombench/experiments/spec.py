@@ -346,7 +346,10 @@ class ExperimentSpec:
         _set_path(config, "split.seed", seed)
         _set_path(config, "training.seed", seed)
         method = config.get("embedding", {}).get("method", DEFAULTS["embedding"]["method"])
-        if _takes_hash_seed(method):
+        # Layers take the seed's hash functions; the paper's encodings keep theirs fixed (data-dependent
+        # ones are fitted once per split and reused across seeds).
+        kind = config.get("model", {}).get("kind", DEFAULTS["model"]["kind"])
+        if kind != "feedforward" and _takes_hash_seed(method):
             _set_path(config, "embedding.params.seed", seed)
         return config
 
@@ -483,15 +486,19 @@ def _parse_variant(where: str, value: Any, default_grid: dict[str, list[Any]]) -
 
 def _check_trial(where: str, config: Mapping[str, Any]) -> None:
     """Refuse a trial config that cannot run: unknown keys, bad choices, impossible layer arguments."""
+    from bloombench.encodings import make_encoding
     from bloombench.layers import make_embedding
     from bloombench.models import FitOptions
 
     try:
         resolved = resolve_config(config)
         emb = resolved["embedding"]
-        # A small layer of the same method and arguments catches bad ratios, unknown hashes and wrong
-        # arguments now; what depends on the real table size is caught when the trial runs.
-        make_embedding(emb["method"], 10_000, 4, **emb["params"])
+        # A small layer (or encoding) of the same method and arguments catches bad ratios, unknown hashes
+        # and wrong arguments now; what depends on the real table size is caught when the trial runs.
+        if resolved["model"]["kind"] == "feedforward":
+            make_encoding(emb["method"], 10_000, **emb["params"])
+        else:
+            make_embedding(emb["method"], 10_000, 4, **emb["params"])
         training = dict(resolved["training"])
         training["device"] = "cpu"  # CUDA availability is checked when the trial runs, not here
         FitOptions(**training)

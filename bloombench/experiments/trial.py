@@ -18,6 +18,12 @@ Config keys beyond the obvious ones:
     ``False`` skips evaluation (timing-only trials on inflated tables).
 ``evaluation.diagnostics``
     Record the collision diagnostics of every hashed table of the trained model.
+``model.kind = "feedforward"``
+    The paper's feed-forward model (:mod:`bloombench.models.feedforward`): ``embedding.method`` names an
+    output/input encoding of :mod:`bloombench.encodings` (``identity`` is the uncompressed baseline) and
+    ``embedding.params`` its arguments (``compression_ratio`` = m/d, ``num_hashes``, ``hash``, ...);
+    ``model.hidden``, ``activation``, ``dropout``, ``target_fraction``, ``input_norm`` shape the net.
+    ``embedding_bytes`` is then the codes plus the m-wide input and output layers.
 """
 
 from __future__ import annotations
@@ -50,7 +56,12 @@ from bloombench.data import (
 from bloombench.evaluation import evaluate_ranking, evaluate_sequence_ranking, rmse_score
 from bloombench.experiments.store import environment, now
 from bloombench.layers import collision_diagnostics, embedding_factory
-from bloombench.models import ExplicitFactorizationModel, ImplicitFactorizationModel, ImplicitSequenceModel
+from bloombench.models import (
+    ExplicitFactorizationModel,
+    FeedForwardModel,
+    ImplicitFactorizationModel,
+    ImplicitSequenceModel,
+)
 
 __all__ = ["DEFAULTS", "config_hash", "execute_trial", "identity_config", "lost_trial_record", "resolve_config",
            "run_trial"]
@@ -61,7 +72,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "split": {"kind": "random", "fractions": [0.8, 0.1, 0.1], "seed": 0,
               "max_length": 100, "min_length": 20, "step": None},
     "model": {"kind": "implicit", "loss": "bpr", "embedding_dim": 32, "representation": "lstm",
-              "n_negatives": 5},
+              "n_negatives": 5, "hidden": [256], "activation": "tanh", "dropout": 0.0, "target_fraction": 0.5,
+              "input_norm": "l2"},
     "embedding": {"method": "full", "tables": "both", "params": {}},
     "training": {"epochs": 10, "batch_size": 1024, "lr": 1e-2, "l2": 1e-6, "optimizer": "adam",
                  "device": "cpu", "seed": 0},
@@ -71,7 +83,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 _CHOICES = {
     ("split", "kind"): ("random", "user"),
-    ("model", "kind"): ("implicit", "explicit", "sequence"),
+    ("model", "kind"): ("implicit", "explicit", "sequence", "feedforward"),
     ("embedding", "tables"): ("both", "items", "users"),
 }
 # Keys whose values are free-form mappings (passed on to another API, validated there).
@@ -189,6 +201,11 @@ def _tables_factory(config: dict[str, Any]) -> tuple[Any, Any]:
 
 def _build_model(config: dict[str, Any]) -> Any:
     model = config["model"]
+    if model["kind"] == "feedforward":  # the paper's model: embedding.method names an output encoding
+        emb = config["embedding"]
+        return FeedForwardModel(emb["method"], encoding_params=emb["params"], hidden=tuple(model["hidden"]),
+                                activation=model["activation"], dropout=model["dropout"],
+                                target_fraction=model["target_fraction"], input_norm=model["input_norm"])
     users, items = _tables_factory(config)
     if model["kind"] == "sequence":
         return ImplicitSequenceModel(representation=model["representation"], loss=model["loss"],
@@ -202,11 +219,17 @@ def _build_model(config: dict[str, Any]) -> Any:
                                       n_negatives=model["n_negatives"])
 
 
-def _byte_counts(net: nn.Module) -> dict[str, int]:
+def _byte_counts(net: nn.Module) -> dict[str, Any]:
     embedding = sum(m.memory_bytes() for m in net.modules() if hasattr(m, "memory_bytes"))
     total = sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
-    return {"embedding_bytes": int(embedding), "model_bytes": int(total),
-            "parameters": int(sum(p.numel() for p in net.parameters()))}
+    counts: dict[str, Any] = {"embedding_bytes": int(embedding), "model_bytes": int(total),
+                              "parameters": int(sum(p.numel() for p in net.parameters()))}
+    if hasattr(net, "byte_breakdown"):
+        # The paper's model: what m sizes is the codes plus the m-wide input and output layers.
+        parts = net.byte_breakdown()
+        counts["byte_breakdown"] = parts
+        counts["embedding_bytes"] = int(parts["encoding"] + parts["input_layer"] + parts["output_layer"])
+    return counts
 
 
 def _index_build_seconds(net: nn.Module) -> float:

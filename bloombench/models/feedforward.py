@@ -158,7 +158,7 @@ class FeedForwardModel:
         built at :meth:`fit` time by ``make_encoding(name, num_items, **encoding_params)``.
     encoding_params : mapping, optional
         Arguments of :func:`~bloombench.encodings.make_encoding` for a named encoding (``m`` or
-        ``ratio``, ``num_hashes``, ``hash``, ``seed``, ...).
+        ``compression_ratio``, ``num_hashes``, ``hash``, ``seed``, ...).
     hidden, activation, dropout, input_norm
         See :class:`FeedForwardNet`.
     target_fraction : float
