@@ -158,11 +158,12 @@ class HashIndex(nn.Module):
         # Non-persistent: moves with .to(device), stays out of state_dict and memory_bytes.
         self.register_buffer("_offsets", torch.tensor(self.key_offsets, dtype=torch.int64), persistent=False)
         # build_seconds: what precomputing the table cost (trial records report it as the index build time).
+        self._dtype = table_dtype or index_dtype(self.max_value)
         self.build_seconds = 0.0
         if index == "table":
             start = time.perf_counter()
             table = self.compute(torch.arange(num_embeddings, dtype=torch.int64))
-            self.register_buffer("table", table.to(table_dtype or index_dtype(self.max_value)))
+            self.register_buffer("table", table.to(self._dtype))
             self.build_seconds = time.perf_counter() - start
         else:
             self.table = None
@@ -201,9 +202,10 @@ class HashIndex(nn.Module):
         return out
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """``(*ids.shape, k)`` indices: int32/int64 rows of the table, or int64 hashed now."""
+        """``(*ids.shape, k)`` indices in the table's dtype (int32 where it fits), stored or hashed now."""
         if self.table is None:
-            return self.compute(ids.to(torch.int64))
+            # The stored table's dtype: int32 indices make the embedding-bag backward faster than int64.
+            return self.compute(ids.to(torch.int64)).to(self._dtype)
         return self.table.index_select(0, ids.reshape(-1)).view(*ids.shape, self.num_columns)
 
     def extra_repr(self) -> str:

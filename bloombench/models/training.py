@@ -29,6 +29,7 @@ gradient then), never from the type of the embedding layer.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import time
@@ -221,6 +222,13 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+@functools.cache
+def _import_optimizer_machinery() -> None:
+    """Construct a throwaway optimizer once per process: the first construction imports torch._dynamo
+    (about 2.5 s on the project's CPU), which would otherwise be timed as part of the first epoch."""
+    torch.optim.Adam([nn.Parameter(torch.zeros(1))])
+
+
 def train(
     net: nn.Module,
     data: Sequence[torch.Tensor],
@@ -270,6 +278,7 @@ def train(
         raise ValueError(f"data tensors must share their first dimension, got {[t.shape[0] for t in data]}")
     if n_examples < 1:
         raise ValueError("cannot fit on an empty data set")
+    _import_optimizer_machinery()
     device = options.device
     generator = torch.Generator(device=device)
     generator.manual_seed(options.seed)
