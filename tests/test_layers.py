@@ -286,6 +286,18 @@ def test_hashcofi_positions_and_independent_signs_match_hashing_module():
     assert not np.array_equal(signs, 1 - 2 * (hash_ids(keys, seed=pos_seed) % 2).astype(np.int64))
 
 
+def test_hashcofi_dense_and_sparse_gradients_agree():
+    # The dense path gathers with index_select, the sparse one with F.embedding: same values, same gradient.
+    dense, sparse = (HashCoFiEmbedding(N, DIM, num_parameters=300, seed=5, init_seed=1, sparse=s) for s in (False, True))
+    ids = torch.randint(0, N, (64, 3), generator=torch.Generator().manual_seed(0))
+    weights = torch.randn(64, 3, DIM, generator=torch.Generator().manual_seed(1))
+    outputs = [layer(ids) for layer in (dense, sparse)]
+    assert torch.equal(outputs[0], outputs[1])
+    for out in outputs:
+        (out * weights).sum().backward()
+    assert torch.allclose(dense.weight.grad, sparse.weight.grad.to_dense(), atol=1e-5)
+
+
 def test_hash_embedding_uses_k_plus_one_derived_seeds():
     layer = HashEmbedding(N, DIM, num_buckets=50, num_weight_rows=40, num_hashes=3, seed=9)
     seeds = derive_seeds(9, 4)

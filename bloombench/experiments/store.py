@@ -30,12 +30,17 @@ __all__ = ["ResultStore", "environment", "load_results"]
 
 @functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+    """HEAD of the checkout bloombench runs from: the package's folder (editable or inside the checkout,
+    as in tox's env), else the working directory (a wheel installed elsewhere, run from the checkout)."""
+    for folder in (Path(__file__).resolve().parent, Path.cwd()):
+        try:
+            out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                 cwd=folder, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.stdout.strip():
+            return out.stdout.strip()
+    return None
 
 
 def _cpu_model() -> str:

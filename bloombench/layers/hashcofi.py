@@ -123,7 +123,13 @@ class HashCoFiEmbedding(CompressedEmbedding):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self._check_ids(ids)
-        values = F.embedding(self.index_map(ids), self.weight, sparse=self.sparse).squeeze(-1)
+        positions = self.index_map(ids)
+        if self.sparse:  # SparseAdam needs the sparse gradient only F.embedding gives
+            values = F.embedding(positions, self.weight, sparse=True).squeeze(-1)
+        else:
+            # index_select's backward (index_add_) is ~15x faster on CPU than F.embedding's dense
+            # backward over rows of width 1 (4.4 vs 0.3 ms for 2048 ids x 32 elements).
+            values = self.weight.view(-1).index_select(0, positions.reshape(-1)).view(positions.shape)
         return values * self._signs(ids)
 
     def _method_repr(self) -> list[str]:
