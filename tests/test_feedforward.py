@@ -204,7 +204,7 @@ def test_bad_arguments_are_refused():
         FeedForwardModel("blom").fit(train, epochs=1)
     with pytest.raises(RuntimeError, match="not fitted"):
         FeedForwardModel().predict_scores([0])
-    with pytest.raises(TypeError, match="interactions must be an Interactions"):
+    with pytest.raises(TypeError, match="interactions must be an instance of Interactions, got"):
         FeedForwardModel().fit(train.to_csr(), epochs=1)
     model = FeedForwardModel(hidden=(4,))
     model.fit(train, epochs=1)

@@ -531,3 +531,15 @@ def test_padding_embedding_is_masked_even_if_factory_ignores_padding_idx():
     _, padded = net.user_representation(torch.tensor([[0, 0, 4, 6]]))
     _, unpadded = net.user_representation(torch.tensor([[4, 6]]))
     torch.testing.assert_close(padded, unpadded)
+
+
+@pytest.mark.parametrize("model", [ImplicitFactorizationModel(), ExplicitFactorizationModel(),
+                                   ImplicitSequenceModel()])
+def test_fit_refuses_the_wrong_data_type_and_empty_data(model) -> None:
+    with pytest.raises(TypeError, match=r"must be an instance of (Sequence)?Interactions, got list"):
+        model.fit([1, 2, 3])
+    if not isinstance(model, ImplicitSequenceModel):
+        empty = Interactions(np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+                             ratings=np.array([], dtype=np.float32), num_users=2, num_items=2)
+        with pytest.raises(ValueError, match="interactions is empty; nothing to fit"):
+            model.fit(empty)

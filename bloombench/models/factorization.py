@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bloombench.data.interactions import Interactions
-from bloombench.models.inputs import as_id_tensor, check_id_range, check_int
+from bloombench.models.inputs import as_id_tensor, check_id_range, check_int, check_training_data
 from bloombench.models.losses import get_implicit_loss, regression_loss
 from bloombench.models.representations import BilinearNet, EmbeddingFactory
 from bloombench.models.sampling import sample_items
@@ -48,10 +48,7 @@ class _FactorizationBase:
 
     def _setup(self, interactions: Interactions, options: FitOptions) -> tuple[torch.Tensor, torch.Tensor]:
         """Build a fresh net for ``interactions`` and return its (user, item) id tensors."""
-        if not isinstance(interactions, Interactions):
-            raise TypeError(f"interactions must be an Interactions, got {type(interactions).__name__}")
-        if len(interactions) == 0:
-            raise ValueError("interactions is empty; nothing to fit")
+        check_training_data(interactions, Interactions, "interactions")
         self.num_users = int(interactions.num_users)
         self.num_items = int(interactions.num_items)
         check_id_range(interactions.user_ids, self.num_users, "interactions.user_ids")

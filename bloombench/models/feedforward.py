@@ -43,7 +43,7 @@ from bloombench.data.interactions import Interactions
 from bloombench.encodings import Bags, Encoding, history_matrix, make_encoding
 from bloombench.encodings.base import check_fraction
 from bloombench.layers.base import check_choice
-from bloombench.models.inputs import as_id_tensor, check_int
+from bloombench.models.inputs import as_id_tensor, check_int, check_training_data
 from bloombench.models.losses import get_output_loss
 from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
 
@@ -226,10 +226,7 @@ class FeedForwardModel:
         FitHistory
         """
         options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
-        if not isinstance(interactions, Interactions):
-            raise TypeError(f"interactions must be an Interactions, got {type(interactions).__name__}")
-        if len(interactions) == 0:
-            raise ValueError("interactions is empty; nothing to fit")
+        check_training_data(interactions, Interactions, "interactions")
         self.num_users, self.num_items = int(interactions.num_users), int(interactions.num_items)
         self.device = options.device
         encoding = self._build_encoding(self.num_items)

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ["as_id_tensor", "check_id_range", "check_int"]
+__all__ = ["as_id_tensor", "check_id_range", "check_int", "check_training_data"]
 
 
 def check_int(value: object, name: str, minimum: int = 1) -> int:
@@ -15,6 +15,14 @@ def check_int(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_training_data(data: object, kind: type, name: str) -> None:
+    """Raise ``TypeError`` unless ``data`` is a ``kind``, ``ValueError`` if it holds nothing to fit."""
+    if not isinstance(data, kind):
+        raise TypeError(f"{name} must be an instance of {kind.__name__}, got {type(data).__name__}")
+    if len(data) == 0:  # type: ignore[arg-type]
+        raise ValueError(f"{name} is empty; nothing to fit")
 
 
 def check_id_range(ids: np.ndarray | torch.Tensor, upper: int, name: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from bloombench.data.interactions import SequenceInteractions
-from bloombench.models.inputs import as_id_tensor, check_id_range, check_int
+from bloombench.models.inputs import as_id_tensor, check_id_range, check_int, check_training_data
 from bloombench.models.losses import get_implicit_loss
 from bloombench.models.representations import (
     PADDING_IDX,
@@ -109,10 +109,7 @@ class ImplicitSequenceModel:
         FitHistory
         """
         options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
-        if not isinstance(sequences, SequenceInteractions):
-            raise TypeError(f"sequences must be a SequenceInteractions, got {type(sequences).__name__}")
-        if len(sequences) == 0:
-            raise ValueError("sequences is empty; nothing to fit")
+        check_training_data(sequences, SequenceInteractions, "sequences")
         num_items = int(sequences.num_items)
         check_id_range(sequences.sequences, num_items, "sequences.sequences")
         self.num_items = num_items
