@@ -216,7 +216,8 @@ class ExplicitFactorizationModel(_FactorizationBase):
             If ``interactions`` has no ratings or a rating is not finite.
         """
         options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
-        if getattr(interactions, "ratings", None) is None:
+        check_training_data(interactions, Interactions, "interactions")
+        if interactions.ratings is None:
             raise ValueError("ExplicitFactorizationModel needs interactions with ratings, got ratings=None")
         if not np.all(np.isfinite(interactions.ratings)):
             raise ValueError("interactions.ratings contains NaN or infinite values")
