@@ -88,6 +88,9 @@ def test_process_workers_share_the_cores(process_executor: ProcessExecutor) -> N
     assert process_executor.threads_per_worker == expected
     results = run_all(process_executor, executor_tasks.torch_threads, squares(4))
     assert set(results.values()) == {expected}
+    # A lone task (timings) gets every core; a fixed thread count stays fixed.
+    alone = run_all(process_executor, executor_tasks.torch_threads, squares(2), max_concurrent=1)
+    assert set(alone.values()) == {len(os.sched_getaffinity(0))}
     assert ProcessExecutor(3, threads_per_worker=5).threads_per_worker == 5
 
 

@@ -206,6 +206,14 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def _with_threads(fn: Callable[[Any], T], threads: int, payload: Any) -> T:
+    """``fn(payload)`` with torch using ``threads`` threads (run in a pool worker)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return fn(payload)
+
+
 class ProcessExecutor(Executor):
     """Runs the tasks in a pool of ``workers`` local processes (spawned, so CUDA and threads are safe).
 
@@ -214,8 +222,9 @@ class ProcessExecutor(Executor):
     workers : int
         Number of worker processes.
     threads_per_worker : int, optional
-        ``torch.set_num_threads`` of each worker; default: the usable cores divided by ``workers``
-        (at least 1), so a full pool does not oversubscribe the machine.
+        ``torch.set_num_threads`` of each task; default: the usable cores divided by the tasks in
+        flight (at least 1), so a full pool does not oversubscribe the machine and a lone task
+        (``max_concurrent=1``, e.g. timings) gets every core.
     allowed_failures : int
         How many worker deaths one task may cause and still be run again (Dask's meaning and default).
 
@@ -230,6 +239,7 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int, *, threads_per_worker: int | None = None,
                  allowed_failures: int = DEFAULT_ALLOWED_FAILURES) -> None:
         self.workers = _check_int("workers", workers, 1)
+        self._fixed_threads = threads_per_worker is not None
         if threads_per_worker is None:
             threads_per_worker = max(1, _usable_cores() // workers)
         self.threads_per_worker = _check_int("threads_per_worker", threads_per_worker, 1)
@@ -252,6 +262,7 @@ class ProcessExecutor(Executor):
 
         # Tasks wait here rather than in the pool's queue, so a task abandoned early never starts.
         limit = min(max_concurrent or self.workers, self.workers)
+        threads = self.threads_per_worker if self._fixed_threads else max(1, _usable_cores() // limit)
         queue = deque(tasks)
         inflight: dict[Future[T], Task] = {}
         deaths: Counter[str] = Counter()
@@ -259,7 +270,7 @@ class ProcessExecutor(Executor):
             while queue or inflight:
                 while queue and len(inflight) < limit:
                     task = queue.popleft()
-                    inflight[self._live_pool().schedule(fn, (task.payload,))] = task
+                    inflight[self._live_pool().schedule(_with_threads, (fn, threads, task.payload))] = task
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = inflight.pop(future)
