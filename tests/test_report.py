@@ -203,6 +203,18 @@ def test_ratios_divide_by_the_same_seed_dense_full_table(results: Path) -> None:
     assert (data.loc[data["method_id"] == "full", "compression"] == 1.0).all()
 
 
+def test_a_baseline_that_is_not_a_full_table_sits_at_compression_one(results: Path) -> None:
+    # The paper's baseline is the identity encoding: no ratio in its config, baseline = true in its record.
+    raw = frame(results, "factorization")
+    dense_full = (raw["config.embedding.method"] == "full") & (raw["config.training.optimizer"] == "adam")
+    raw = raw.assign(baseline=dense_full)
+    raw.loc[dense_full, "config.embedding.method"] = "identity"
+    data = prepare(raw)
+    identity = data[data["method_id"] == "identity"]
+    assert len(identity) == 3 and (identity["compression"] == 1.0).all() and identity["is_baseline"].all()
+    assert set(data.loc[data["method_id"] == "bloom", "compression"]) == {0.25, 0.5}
+
+
 def test_prepare_refuses_bad_input(results: Path) -> None:
     with pytest.raises(TypeError, match="frame must be a pandas DataFrame, got list"):
         prepare([])

@@ -17,7 +17,7 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
 ``hash``
     The hash family (``config.embedding.params.hash``; '' where the record names none).
 ``compression``
-    ``config.embedding.params.compression_ratio``; 1.0 for the full table.
+    ``config.embedding.params.compression_ratio``; 1.0 for the full table and for the baseline record.
 ``table_rows``
     Rows of the full table: a record's ``table_rows`` or ``config.dataset.synthetic.num_items``.
 ``accuracy``
@@ -234,7 +234,12 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     out["method_base"] = method_labels(out, exclude=("hash",))
     out["hash"] = out[HASH].map(value_text) if HASH in out.columns else ""
     compression = _numeric(out, COMPRESSION)
-    out["compression"] = compression.where(compression.notna() | (out["method_id"] != "full"), 1.0)
+    # The uncompressed reference sits at 1.0: the full table, or a record marked as the spec's baseline
+    # (e.g. the paper's identity encoding), unless it names a ratio of its own.
+    reference = out["method_id"].eq("full")
+    if "baseline" in out.columns:
+        reference |= out["baseline"].eq(True)
+    out["compression"] = compression.where(compression.notna() | ~reference, 1.0)
     rows = _numeric(out, "table_rows")
     out["table_rows"] = rows.fillna(_numeric(out, "config.dataset.synthetic.num_items"))
     out["accuracy"] = _numeric(out, metric) if metric else np.nan
