@@ -80,9 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with _executor(args) as executor:
         outcome = run_experiment(spec, results_dir=args.results_dir, executor=executor, data_dir=args.data_dir,
                                  progress=not args.no_progress)
-    print(f"{outcome.experiment}: {outcome.planned} trials, {outcome.skipped} already recorded, "
-          f"{outcome.ran} run now, {outcome.failed} failed; records in "
-          f"{args.results_dir}/{outcome.experiment}/trials.jsonl")
+    print(f"{outcome.summary()}; records in {args.results_dir}/{outcome.experiment}/trials.jsonl")
     return 1 if outcome.failed else 0
 
 
@@ -188,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render figures, tables and index.html from results files")
     report.add_argument("--results-dir", default="results")
     report.add_argument("--out", default="reports")
-    report.add_argument("--asv-html", default=None, help="published asv pages to link (default: <out>/asv when present)")
+    report.add_argument("--asv-html", default=None,
+                        help="published asv pages to link (default: <out>/asv when present)")
     report.set_defaults(func=_cmd_report)
 
     specs = sub.add_parser("specs", help="list the shipped experiment specs and their profiles")

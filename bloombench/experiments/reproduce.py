@@ -12,7 +12,7 @@ import os
 
 from bloombench.experiments.executors import Executor
 from bloombench.experiments.spec import load_spec
-from bloombench.experiments.sweep import SweepOutcome, run_experiment
+from bloombench.experiments.sweep import run_experiment
 
 __all__ = ["PROFILES", "reproduce"]
 
@@ -21,11 +21,6 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "quick": ("factorization", "spotlight-sequence", "hash-functions", "speed", "paper"),
     "full": ("factorization", "spotlight-sequence", "hash-functions", "speed", "paper"),
 }
-
-
-def _summary(outcome: SweepOutcome) -> str:
-    return (f"{outcome.experiment}: {outcome.planned} trials, {outcome.skipped} already recorded, "
-            f"{outcome.ran} run now, {outcome.failed} failed")
 
 
 def reproduce(profile: str = "quick", results_dir: str | os.PathLike[str] = "results",
@@ -60,7 +55,7 @@ def reproduce(profile: str = "quick", results_dir: str | os.PathLike[str] = "res
         outcome = run_experiment(spec, results_dir=results_dir, executor=executor, data_dir=data_dir,
                                  progress=progress)
         outcomes.append(outcome)
-        print(_summary(outcome), flush=True)
+        print(outcome.summary(), flush=True)
     if reports_dir is not None:
         from bloombench.report import build_report
 

@@ -44,8 +44,9 @@ refused::
     base.training.epochs = 5
 
 Grid and space paths are dotted config paths (``training.lr``, ``embedding.params.hash``,
-``dataset.table_rows``); a grid of ``"*"`` on a ``.hash`` path means every registered hash family. ``base.dataset.name`` may be a list: the first dataset present in the data
-directory (with timestamps, for sequence models) is used. A trial's config is layered, later wins:
+``dataset.table_rows``); a grid of ``"*"`` on a ``.hash`` path means every registered hash family.
+``base.dataset.name`` may be a list: the first dataset present in the data directory (with timestamps,
+for sequence models) is used. A trial's config is layered, later wins:
 ``base`` < selected hyperparameters < variant < context and grid point < seed.
 """
 
@@ -386,9 +387,9 @@ class ExperimentSpec:
         """
         if self.search is None:
             return []
-        trials = []
+        trials, draws = [], self.search.draws()
         for group, variant, point in self._search_groups():
-            for draw in self.search.draws():
+            for draw in draws:
                 config = self._config(variant, point, self.seeds[0], draw, data)
                 trials.append(TrialSpec(self.experiment, variant.label, "search", group, config,
                                         _trial_key(config, "search"), draw=draw, baseline=variant.baseline))

@@ -53,6 +53,11 @@ class SweepOutcome:
     failed: int = 0
     selected: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line: what was planned, found recorded, run now and failed."""
+        return (f"{self.experiment}: {self.planned} trials, {self.skipped} already recorded, "
+                f"{self.ran} run now, {self.failed} failed")
+
 
 def choose_dataset(spec: ExperimentSpec, data_dir: str | None = None) -> str:
     """The dataset a spec runs on: its ``base.dataset.name``, or the first usable entry of a list.
