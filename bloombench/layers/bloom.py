@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bloombench import hashing
@@ -29,6 +28,7 @@ from bloombench.layers.base import (
     check_seed,
     ratio_count,
 )
+from bloombench.layers.lookup import bag_lookup, row_lookup
 
 __all__ = ["BLOOM_MODES", "BloomEmbedding", "SPOTLIGHT_SEEDS"]
 
@@ -149,7 +149,8 @@ class BloomEmbedding(CompressedEmbedding):
     Notes
     -----
     The forward is one ``F.embedding_bag`` over bags of k indices (gather and reduce fused); it equals
-    ``weight[idx].mean(-2)`` / ``.sum(-2)``. Gradients reach only the hashed rows of the batch.
+    ``weight[idx].mean(-2)`` / ``.sum(-2)``. Gradients reach only the hashed rows of the batch; the dense
+    CPU backward is one scatter (:func:`bloombench.layers.lookup.bag_lookup`).
     """
 
     size_params = ("compression_ratio", "num_buckets")
@@ -247,10 +248,9 @@ class BloomEmbedding(CompressedEmbedding):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self._check_ids(ids)
         if self.index_map is None:
-            return F.embedding(ids, self.weight, padding_idx=self.padding_idx, sparse=self.sparse)
+            return row_lookup(self.weight, ids, padding_idx=self.padding_idx, sparse=self.sparse)
         bags = self.index_map(ids).reshape(-1, self.num_hashes)
-        out = F.embedding_bag(bags, self.weight, mode=self.mode, sparse=self.sparse,
-                              padding_idx=self._pad_row)
+        out = bag_lookup(self.weight, bags, mode=self.mode, padding_idx=self._pad_row, sparse=self.sparse)
         return out.view(*ids.shape, self.embedding_dim)
 
     def _method_repr(self) -> list[str]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bloombench.layers.base import CompressedEmbedding, check_positive_int
+from bloombench.layers.lookup import row_lookup
 
 __all__ = ["FullEmbedding"]
 
@@ -56,7 +56,7 @@ class FullEmbedding(CompressedEmbedding):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self._check_ids(ids)
-        return F.embedding(ids, self.weight, padding_idx=self.padding_idx, sparse=self.sparse)
+        return row_lookup(self.weight, ids, padding_idx=self.padding_idx, sparse=self.sparse)
 
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bloombench.layers.base import (
@@ -16,6 +15,7 @@ from bloombench.layers.base import (
     check_exclusive,
     check_positive_int,
 )
+from bloombench.layers.lookup import row_lookup
 
 __all__ = ["QREmbedding", "QR_COMBINES"]
 
@@ -112,8 +112,8 @@ class QREmbedding(CompressedEmbedding):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self._check_ids(ids).to(torch.int64)
         quotient = torch.div(ids, self.num_buckets, rounding_mode="floor")
-        q = F.embedding(quotient, self.quotient, sparse=self.sparse)
-        r = F.embedding(ids % self.num_buckets, self.remainder, sparse=self.sparse)
+        q = row_lookup(self.quotient, quotient, sparse=self.sparse)
+        r = row_lookup(self.remainder, ids % self.num_buckets, sparse=self.sparse)
         if self.combine == "mult":
             out = q * r
         elif self.combine == "add":

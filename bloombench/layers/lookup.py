@@ -1,0 +1,130 @@
+"""Row lookups shared by the layers: ``weight[ids]`` and bags of k rows, with a faster dense CPU backward.
+
+Forward is torch's own kernel (``F.embedding`` / ``F.embedding_bag``, FBGEMM's fused gather on the CPU).
+The dense CPU backward of both is slow: ``_embedding_bag_dense_backward`` sorts the indices and costs
+~190 ns per (id, row) entry on one core, ``embedding_dense_backward`` ~1.5-2x a plain scatter. Here the
+weight gradient is instead one ``index_add_`` of the (scaled) output gradient into a zeroed table: the same
+sums, 1.3-2.4x faster for batches of 4,096+ ids (bags of 4 on tables of 336 to 2e6 rows, 1 and 2
+threads), equal for batches of a few hundred. CUDA, sparse gradients and calls without autograd use torch's
+functions unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+__all__ = ["BAG_MODES", "bag_lookup", "row_lookup"]
+
+#: How a bag's rows combine.
+BAG_MODES = ("sum", "mean")
+
+
+def _use_scatter_backward(weight: torch.Tensor, sparse: bool) -> bool:
+    return (not sparse and weight.device.type == "cpu" and weight.requires_grad
+            and torch.is_grad_enabled())
+
+
+class _ScatterLookup(torch.autograd.Function):
+    """``out[i] = combine_j weight[rows[i, j]]``; backward ``grad_weight.index_add_(0, rows, scaled grad)``.
+
+    ``mode`` ``None`` is a single-row lookup (``rows`` of shape ``(n, 1)``, ``F.embedding`` semantics: the
+    padding row is returned as stored). For bags, entries equal to ``padding_idx`` are skipped and a
+    mean divides by the bag's non-padding entries (``F.embedding_bag`` semantics). Either way the padding
+    row gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, mode: str | None,  # type: ignore[override]
+                padding_idx: int | None) -> torch.Tensor:
+        if mode is None:
+            out = F.embedding(rows[:, 0], weight, padding_idx=padding_idx)
+        else:
+            out = F.embedding_bag(rows, weight, mode=mode, padding_idx=padding_idx)
+        scale = None
+        if mode == "mean" and padding_idx is not None:
+            scale = (rows != padding_idx).sum(1, dtype=weight.dtype).clamp_(min=1).reciprocal_().unsqueeze(1)
+        elif mode == "mean":
+            scale = 1.0 / rows.shape[1]
+        ctx.save_for_backward(rows, scale if isinstance(scale, torch.Tensor) else None)
+        ctx.constant_scale = scale if isinstance(scale, float) else None
+        ctx.num_rows = weight.shape[0]
+        ctx.padding_idx = padding_idx
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # type: ignore[override]
+        rows, scale = ctx.saved_tensors
+        if scale is not None:
+            grad_out = grad_out * scale
+        elif ctx.constant_scale is not None:
+            grad_out = grad_out * ctx.constant_scale
+        n, k = rows.shape
+        dim = grad_out.shape[1]
+        source = grad_out if k == 1 else grad_out.unsqueeze(1).expand(n, k, dim).reshape(n * k, dim)
+        grad_weight = grad_out.new_zeros(ctx.num_rows, dim)
+        # int64: index_add_ takes int32 indices (the on-the-fly index) too, but runs ~2x slower with them.
+        grad_weight.index_add_(0, rows.reshape(-1).to(torch.int64), source)
+        if ctx.padding_idx is not None:
+            # Only padding entries index the padding row: dropping its sum drops exactly their gradient.
+            grad_weight[ctx.padding_idx] = 0
+        return grad_weight, None, None, None
+
+
+def row_lookup(weight: torch.Tensor, ids: torch.Tensor, *, padding_idx: int | None = None,
+               sparse: bool = False) -> torch.Tensor:
+    """``F.embedding(ids, weight, padding_idx, sparse)``: ``(*ids.shape, dim)``, dense CPU backward by scatter.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        ``(num_rows, dim)`` table.
+    ids : torch.Tensor
+        Integer row numbers of any shape, already checked by the caller.
+    padding_idx : int, optional
+        Row that receives no gradient.
+    sparse : bool
+        Sparse weight gradient (torch's ``F.embedding`` then does the work).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(*ids.shape, dim)``.
+    """
+    if not _use_scatter_backward(weight, sparse):
+        return F.embedding(ids, weight, padding_idx=padding_idx, sparse=sparse)
+    out = _ScatterLookup.apply(weight, ids.reshape(-1, 1), None, padding_idx)
+    return out.view(*ids.shape, weight.shape[1])
+
+
+def bag_lookup(weight: torch.Tensor, bags: torch.Tensor, *, mode: str, padding_idx: int | None = None,
+               sparse: bool = False) -> torch.Tensor:
+    """``F.embedding_bag(bags, weight, mode=mode, padding_idx=padding_idx, sparse=sparse)`` for ``(n, k)`` bags.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        ``(num_rows, dim)`` table.
+    bags : torch.Tensor
+        ``(n, k)`` integer row numbers, k per output row, already checked by the caller.
+    mode : {'sum', 'mean'}
+        How each bag's rows combine; a mean skips padding entries in its count.
+    padding_idx : int, optional
+        Row that bags skip and that receives no gradient.
+    sparse : bool
+        Sparse weight gradient (torch's ``F.embedding_bag`` then does the work).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, dim)``.
+    """
+    if mode not in BAG_MODES:
+        raise ValueError(f"mode must be one of {BAG_MODES}, got {mode!r}")
+    if bags.dim() != 2:
+        raise ValueError(f"bags must be 2-D (n, k), got shape {tuple(bags.shape)}")
+    if not _use_scatter_backward(weight, sparse):
+        return F.embedding_bag(bags, weight, mode=mode, padding_idx=padding_idx, sparse=sparse)
+    return _ScatterLookup.apply(weight, bags, mode, padding_idx)
