@@ -6,11 +6,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bloombench.layers import BloomEmbedding, FullEmbedding, QREmbedding
+from bloombench.layers import BloomEmbedding, FullEmbedding, HashEmbedding, QREmbedding
+from bloombench.layers import lookup
 from bloombench.layers.lookup import bag_lookup, row_lookup
 
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs CUDA")])]
+
+
+@pytest.fixture(autouse=True)
+def scatter_on_small_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' lookups are tiny: take the scatter path anyway, so that it is what they check."""
+    monkeypatch.setattr(lookup, "SCATTER_MIN_ENTRIES", 1)
 
 
 def weights_and_grad(rows: int = 50, dim: int = 6, n: int = 40, seed: int = 0,
@@ -51,6 +58,28 @@ def test_bag_lookup_matches_embedding_bag(device: str, mode: str, padding_idx: i
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("padding_idx", [None, 3])
+def test_weighted_bags_give_torchs_gradients_for_rows_and_weights(device: str, padding_idx: int | None) -> None:
+    weight, grad_out, generator = weights_and_grad(device=device)
+    bags = torch.randint(0, 8, (40, 3), generator=generator)
+    if padding_idx is not None:
+        bags[::4, 1] = padding_idx
+    bags = bags.to(device)
+    p = torch.randn(40, 3, generator=generator).to(device)
+
+    def grads(lookup) -> tuple[torch.Tensor, ...]:
+        w, q = weight.clone().requires_grad_(True), p.clone().requires_grad_(True)
+        out = lookup(bags, w, mode="sum", padding_idx=padding_idx, per_sample_weights=q)
+        out.backward(grad_out)
+        return out.detach(), w.grad, q.grad
+
+    expected = grads(F.embedding_bag)
+    got = grads(lambda b, w, **kw: bag_lookup(w, b, **kw))
+    for g, e, what in zip(got, expected, ("output", "weight grad", "per-sample-weight grad"), strict=True):
+        torch.testing.assert_close(g, e, msg=what)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("padding_idx", [None, 2])
 @pytest.mark.parametrize("shape", [(40,), (5, 8), (2, 4, 5)])
 def test_row_lookup_matches_embedding(device: str, padding_idx: int | None, shape: tuple[int, ...]) -> None:
@@ -80,12 +109,22 @@ def test_cpu_training_uses_the_scatter_backward_and_other_cases_use_torch() -> N
     assert row_lookup(weight, bags[:, 0]).grad_fn is None
 
 
+def test_small_lookups_use_torchs_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lookup, "SCATTER_MIN_ENTRIES", 160)
+    weight = torch.randn(50, 6, requires_grad=True)
+    small, large = torch.randint(0, 50, (39, 4)), torch.randint(0, 50, (40, 4))
+    assert type(bag_lookup(weight, small, mode="sum").grad_fn).__name__ == "EmbeddingBagBackward0"
+    assert type(bag_lookup(weight, large, mode="sum").grad_fn).__name__ == "_ScatterLookupBackward"
+
+
 def test_bag_lookup_rejects_bad_mode_and_shape() -> None:
     weight, _, _ = weights_and_grad()
     with pytest.raises(ValueError, match=r"mode must be one of \('sum', 'mean'\), got 'max'"):
         bag_lookup(weight, torch.zeros(4, 2, dtype=torch.int64), mode="max")
     with pytest.raises(ValueError, match=r"bags must be 2-D \(n, k\), got shape \(4,\)"):
         bag_lookup(weight, torch.zeros(4, dtype=torch.int64), mode="sum")
+    with pytest.raises(ValueError, match=r"per_sample_weights need mode='sum', got mode='mean'"):
+        bag_lookup(weight, torch.zeros(4, 2, dtype=torch.int64), mode="mean", per_sample_weights=torch.ones(4, 2))
 
 
 @pytest.mark.parametrize("make", [
@@ -94,15 +133,14 @@ def test_bag_lookup_rejects_bad_mode_and_shape() -> None:
     lambda: BloomEmbedding.spotlight(200, 8, init_seed=1),
     lambda: FullEmbedding(200, 8, padding_idx=0, init_seed=1),
     lambda: QREmbedding(200, 8, compression_ratio=0.2, init_seed=1),
-], ids=["bloom-mean-padding", "bloom-on-the-fly", "bloom-spotlight-sum", "full-padding", "qr"])
+    lambda: HashEmbedding(200, 8, compression_ratio=0.2, padding_idx=0, init_seed=1),
+], ids=["bloom-mean-padding", "bloom-on-the-fly", "bloom-spotlight-sum", "full-padding", "qr", "hash-embedding"])
 def test_layers_train_as_with_torchs_dense_backward(make, monkeypatch: pytest.MonkeyPatch) -> None:
     """A layer's weight gradient is the same through the scatter backward as through torch's kernels."""
-    import bloombench.layers.lookup as lookup
-
     ids = torch.randint(0, 200, (16, 7), generator=torch.Generator().manual_seed(3))
     grads = []
     for scatter in (True, False):
-        monkeypatch.setattr(lookup, "_use_scatter_backward", lambda weight, sparse, on=scatter: on and not sparse)
+        monkeypatch.setattr(lookup, "_use_scatter_backward", lambda weight, rows, sparse, on=scatter: on and not sparse)
         layer = make()
         (layer(ids) ** 2).sum().backward()
         grads.append({name: p.grad for name, p in layer.named_parameters()})

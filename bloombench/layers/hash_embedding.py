@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bloombench import hashing
@@ -20,6 +19,7 @@ from bloombench.layers.base import (
     check_positive_int,
     check_seed,
 )
+from bloombench.layers.lookup import bag_lookup, row_lookup
 
 __all__ = ["HashEmbedding"]
 
@@ -132,7 +132,7 @@ class HashEmbedding(CompressedEmbedding):
         return self._importance(ids.reshape(-1)).view(*ids.shape, self.num_hashes)
 
     def _importance(self, flat_ids: torch.Tensor) -> torch.Tensor:
-        p = F.embedding(self.weight_map(flat_ids).squeeze(-1), self.importance, sparse=self.sparse)
+        p = row_lookup(self.importance, self.weight_map(flat_ids).squeeze(-1), sparse=self.sparse)
         if self.padding_idx is not None:
             p = p * (flat_ids != self.padding_idx).unsqueeze(-1).to(p.dtype)
         return p
@@ -141,8 +141,8 @@ class HashEmbedding(CompressedEmbedding):
         ids = self._check_ids(ids)
         flat = ids.reshape(-1)
         bags = self.component_map(flat)
-        out = F.embedding_bag(bags, self.weight, mode="sum", sparse=self.sparse,
-                              per_sample_weights=self._importance(flat))
+        out = bag_lookup(self.weight, bags, mode="sum", sparse=self.sparse,
+                         per_sample_weights=self._importance(flat))
         return out.view(*ids.shape, self.embedding_dim)
 
     def _method_repr(self) -> list[str]:
