@@ -1,4 +1,4 @@
-"""Command line: ``bloombench train``, ``run``, ``reproduce``, ``report``, ``specs``, ``datasets``.
+"""Command line: ``bloombench train``, ``run``, ``reproduce``, ``report``, ``specs``, ``datasets``, ``asv-pages``.
 
 A thin argparse front over :mod:`bloombench.experiments` and :mod:`bloombench.data`; every number it
 prints comes from those modules.
@@ -100,6 +100,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_asv_pages(args: argparse.Namespace) -> int:
+    from bloombench.report.asv_pages import vendor_asv_assets
+
+    try:
+        rewrites = vendor_asv_assets(args.html, args.node_modules, manifest=args.manifest)
+    except (FileNotFoundError, ValueError) as error:  # what to fix, without a traceback
+        print(f"bloombench asv-pages: {error}", file=sys.stderr)
+        return 1
+    pages = sorted({str(rewrite.page) for rewrite in rewrites})
+    if rewrites:
+        print(f"{len(rewrites)} remote assets in {', '.join(pages)} now load from {args.html}/vendor/")
+    else:
+        print(f"{args.html}: no remote script or stylesheet, nothing to do")
+    return 0
+
+
 def _cmd_specs(args: argparse.Namespace) -> int:
     import textwrap
 
@@ -192,6 +208,16 @@ def _parser() -> argparse.ArgumentParser:
 
     specs = sub.add_parser("specs", help="list the shipped experiment specs and their profiles")
     specs.set_defaults(func=_cmd_specs)
+
+    asv_pages = sub.add_parser("asv-pages", help="after `asv publish`: load the pages' CDN scripts and "
+                               "stylesheets from npm copies under <html>/vendor/ (offline pages)")
+    asv_pages.add_argument("--html", default="reports/asv", help="the published asv pages")
+    asv_pages.add_argument("--node-modules", default="tools/asv-assets/node_modules",
+                           help="where `npm install --prefix tools/asv-assets` put the packages")
+    asv_pages.add_argument("--manifest", default=None,
+                           help="package.json with the asvAssets mapping (default: <node-modules>/../"
+                           "package.json)")
+    asv_pages.set_defaults(func=_cmd_asv_pages)
     return parser
 
 

@@ -225,7 +225,10 @@ from bloombench.hashing import available_hashes, hash_ids
 ids = np.arange(-20, 300)
 digest = hashlib.sha256()
 for name in available_hashes():
-    values = hash_ids(ids + 20, seed=5, name=name, vocab_size=320) if name == "random" else hash_ids(ids, seed=5, name=name)
+    if name == "random":
+        values = hash_ids(ids + 20, seed=5, name=name, vocab_size=320)
+    else:
+        values = hash_ids(ids, seed=5, name=name)
     digest.update(values.tobytes())
 print(digest.hexdigest())
 """

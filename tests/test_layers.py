@@ -288,7 +288,8 @@ def test_hashcofi_positions_and_independent_signs_match_hashing_module():
 
 def test_hashcofi_dense_and_sparse_gradients_agree():
     # The dense path gathers with index_select, the sparse one with F.embedding: same values, same gradient.
-    dense, sparse = (HashCoFiEmbedding(N, DIM, num_parameters=300, seed=5, init_seed=1, sparse=s) for s in (False, True))
+    dense, sparse = (HashCoFiEmbedding(N, DIM, num_parameters=300, seed=5, init_seed=1, sparse=s)
+                     for s in (False, True))
     ids = torch.randint(0, N, (64, 3), generator=torch.Generator().manual_seed(0))
     weights = torch.randn(64, 3, DIM, generator=torch.Generator().manual_seed(1))
     outputs = [layer(ids) for layer in (dense, sparse)]
