@@ -59,6 +59,11 @@ class AssetRef:
     url: str
 
     @property
+    def url_path(self) -> str:
+        """The URL's path without its leading slash: the key of ``asvAssets.replaces``."""
+        return urlsplit(self.url).path.lstrip("/")
+
+    @property
     def remote(self) -> bool:
         """Whether the URL leaves the pages' folder: http(s) or protocol-relative (``//host/...``)."""
         parts = urlsplit(self.url)
@@ -306,7 +311,7 @@ def vendor_asv_assets(html_dir: str | os.PathLike[str], node_modules: str | os.P
     for page in _pages(html_dir):
         text = _read(page)
         remote = [(tag, attr, ref) for tag, attr, ref in _scan(page, text) if ref.remote]
-        unknown += [ref for *_, ref in remote if urlsplit(ref.url).path.lstrip("/") not in spec.replaces]
+        unknown += [ref for *_, ref in remote if ref.url_path not in spec.replaces]
         if remote:
             plans.append((page, text, remote))
     if unknown:
@@ -316,7 +321,7 @@ def vendor_asv_assets(html_dir: str | os.PathLike[str], node_modules: str | os.P
     if not plans:
         return []
 
-    needed = sorted({spec.replaces[urlsplit(ref.url).path.lstrip("/")] for *_, remote in plans
+    needed = sorted({spec.replaces[ref.url_path] for *_, remote in plans
                      for *_, ref in remote})
     missing = [path for path in (*needed, *spec.extras) if not (node_modules / path).exists()]
     if missing:
@@ -332,7 +337,7 @@ def vendor_asv_assets(html_dir: str | os.PathLike[str], node_modules: str | os.P
         done = []
         # Splice from the end of the page backwards so earlier offsets stay valid.
         for tag, attr, ref in reversed(remote):
-            target = vendor / spec.replaces[urlsplit(ref.url).path.lstrip("/")]
+            target = vendor / spec.replaces[ref.url_path]
             local = quote(Path(os.path.relpath(target, page.parent)).as_posix())
             inner = tag.group(2)  # the attribute matches' offsets are relative to it
             edits = [(attr.start(3), attr.end(3), f'"{local}"')]
