@@ -33,6 +33,7 @@ import platformdirs
 
 from bloombench.data.interactions import Interactions
 from bloombench.data.parsing import RatingsFormat, parse_ratings
+from bloombench.files import atomic_write
 
 __all__ = [
     "ChecksumError",
@@ -281,19 +282,6 @@ def _read_zip_member(path: Path, member: str) -> bytes:
 # --------------------------------------------------------------------------- downloads
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def _pip_download(requirement: str, dest: Path, progress: bool) -> None:
     """Fetch one wheel with the ordinary pip client (uses the configured index)."""
     cmd = [
@@ -322,7 +310,7 @@ def _fetch_ml100k_from_recbole(data_dir: Path, progress: bool) -> Path:
     target = data_dir / "ml-100k" / "u.data"
     if not _verify_payload(payload, "ml-100k/u.data", f"{_RECBOLE_MEMBER} in {wheel_name}", ""):
         raise ChecksumError("no known checksum for ml-100k/u.data; refusing to store it")
-    _atomic_write(target, payload)
+    atomic_write(target, payload)
     return target
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from bloombench.experiments.executors import Executor, SequentialExecutor, Task
 from bloombench.experiments.spec import ExperimentSpec, TrialSpec
 from bloombench.experiments.store import ResultStore
 from bloombench.experiments.trial import execute_trial, lost_trial_record
+from bloombench.files import atomic_write
 
 __all__ = ["SweepOutcome", "choose_dataset", "run_experiment"]
 
@@ -86,15 +86,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     """Atomically replace ``path`` with ``text`` (temp file in the same folder, then rename)."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _spec_text(spec: ExperimentSpec) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from bloombench.files import atomic_write
+
 __all__ = ["NPM_FLAGS", "AssetRef", "Manifest", "Rewrite", "asset_refs", "load_manifest",
            "missing_local_assets", "remote_assets", "vendor_asv_assets"]
 
@@ -158,11 +160,6 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
 def _read(page: Path) -> str:
     """A page's text, line endings as they are (a rewrite changes only the rewritten tags)."""
     return page.read_bytes().decode("utf-8")
-
-
-def _write(page: Path, text: str) -> None:
-    """Write a page back byte for byte, line endings untouched."""
-    page.write_bytes(text.encode("utf-8"))
 
 
 def _pages(html_dir: Path) -> list[Path]:
@@ -347,6 +344,6 @@ def vendor_asv_assets(html_dir: str | os.PathLike[str], node_modules: str | os.P
                 inner = inner[:start] + new + inner[end:]
             text = text[:tag.start(2)] + inner + text[tag.end(2):]
             done.append(Rewrite(page=page, url=ref.url, local=local))
-        _write(page, text)
+        atomic_write(page, text.encode("utf-8"))  # line endings as read
         rewrites += done[::-1]
     return rewrites
