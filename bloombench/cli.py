@@ -1,53 +1,36 @@
 """Command line: ``bloombench train``, ``run``, ``reproduce``, ``report``, ``specs``, ``datasets``, ``asv-pages``.
 
 A thin argparse front over :mod:`bloombench.experiments` and :mod:`bloombench.data`; every number it
-prints comes from those modules.
+prints comes from those modules. Heavy modules (torch, the experiments) are imported inside the
+subcommand that needs them, so ``bloombench --help`` and ``bloombench report`` start fast. Every error
+is one line naming what to change, with a non-zero exit status; ``--debug`` (or ``BLOOMBENCH_DEBUG=1``)
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bloombench.cli_train import add_train_arguments, flag_hint, positive_int, train_config
+
 __all__ = ["main"]
 
 
-def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Map the ``train`` flags onto a trial config (see ``bloombench.experiments.trial.DEFAULTS``)."""
-    params: dict[str, Any] = {}
-    if args.embedding != "full":
-        params = {"compression_ratio": args.compression, "seed": args.hash_seed}
-        if args.embedding in ("bloom", "hashing_trick", "hashcofi", "hash_embedding"):
-            params["hash"] = args.hash
-        if args.embedding == "bloom":
-            params.update(num_hashes=args.hashes, mode=args.mode, index=args.index)
-        if args.embedding == "hash_embedding":
-            params["num_hashes"] = args.hashes
-    for item in args.param or []:
-        key, _, value = item.partition("=")
-        try:
-            params[key] = json.loads(value)  # numbers, booleans, lists
-        except json.JSONDecodeError:
-            params[key] = value  # plain strings, e.g. combine=mult
-    return {
-        "dataset": {"name": args.dataset, "data_dir": args.data_dir},
-        "split": {"kind": args.split, "seed": args.split_seed},
-        "model": {"kind": args.model, "loss": args.loss, "embedding_dim": args.dim,
-                  "representation": args.representation},
-        "embedding": {"method": args.embedding, "tables": args.tables, "params": params},
-        "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "l2": args.l2,
-                     "optimizer": args.optimizer, "device": args.device, "seed": args.seed},
-        "evaluation": {"legacy": args.legacy},
-    }
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    from bloombench.experiments.trial import run_trial
+    from bloombench.experiments.trial import check_config, run_trial
 
-    record = run_trial(_train_overrides(args))
+    config = train_config(args)
+    try:
+        check_config(config)  # refuse a bad method argument before loading data
+    except (TypeError, ValueError) as error:
+        raise type(error)(flag_hint(str(error))) from None
+    record = run_trial(config)
     json.dump(record, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
     return 0
@@ -77,6 +60,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from bloombench.experiments.sweep import run_experiment
 
     spec = load_spec(args.spec, args.profile or ())
+    args.interrupted_note = (f"the trials recorded so far are kept in {args.results_dir}/{spec.experiment}/"
+                             "trials.jsonl; rerun the same command to resume")
     with _executor(args) as executor:
         outcome = run_experiment(spec, results_dir=args.results_dir, executor=executor, data_dir=args.data_dir,
                                  progress=not args.no_progress)
@@ -87,6 +72,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from bloombench.experiments.reproduce import reproduce
 
+    args.interrupted_note = (f"the trials recorded so far are kept under {args.results_dir}/; rerun the same "
+                             "command to resume")
     with _executor(args) as executor:
         return reproduce(profile=args.profile, results_dir=args.results_dir,
                          reports_dir=None if args.no_report else args.reports_dir, data_dir=args.data_dir,
@@ -103,11 +90,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_asv_pages(args: argparse.Namespace) -> int:
     from bloombench.report.asv_pages import vendor_asv_assets
 
-    try:
-        rewrites = vendor_asv_assets(args.html, args.node_modules, manifest=args.manifest)
-    except (FileNotFoundError, ValueError) as error:  # what to fix, without a traceback
-        print(f"bloombench asv-pages: {error}", file=sys.stderr)
-        return 1
+    rewrites = vendor_asv_assets(args.html, args.node_modules, manifest=args.manifest)
     pages = sorted({str(rewrite.page) for rewrite in rewrites})
     if rewrites:
         print(f"{len(rewrites)} remote assets in {', '.join(pages)} now load from {args.html}/vendor/")
@@ -130,101 +113,120 @@ def _cmd_specs(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``run`` and ``reproduce``: where results go and where trials execute."""
-    parser.add_argument("--results-dir", default="results")
-    parser.add_argument("--data-dir", default=None, help="data directory (default $BLOOMBENCH_DATA or the cache)")
+    parser.add_argument("--results-dir", default="results", help="root of the results tree (default: %(default)s)")
+    parser.add_argument("--data-dir", default=None, help="data directory (default: $BLOOMBENCH_DATA or the cache)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1, help="run trials in N local processes (default 1: "
-                       "in this process)")
+    where.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                       help="run trials in N local processes (default: 1, in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="submit trials to the Dask scheduler at ADDRESS (e.g. tcp://127.0.0.1:8786)")
-    where.add_argument("--dask-local", type=int, default=None, metavar="N",
-                       help="start a local Dask cluster of N worker processes")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+                       help="submit trials to the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 (default: none)")
+    where.add_argument("--dask-local", type=positive_int, default=None, metavar="N",
+                       help="start a local Dask cluster of N worker processes (default: none)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
 
 
-def _parser() -> argparse.ArgumentParser:
-    from bloombench.hashing import available_hashes
-    from bloombench.layers import available_methods
+class _Parser(argparse.ArgumentParser):
+    """argparse, suggesting the closest flag for a mistyped one."""
 
-    parser = argparse.ArgumentParser(prog="bloombench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    def suggest(self, extras: Sequence[str]) -> str:
+        """``unrecognized arguments`` with a "did you mean" for each unknown flag that has a close match."""
+        known = [o for action in self._actions for o in action.option_strings]
+        hints = []
+        for token in extras:
+            name = token.split("=", 1)[0]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) if name.startswith("-") else []
+            hints.append(f"{token} (did you mean {close[0]}?)" if close else token)
+        return f"unrecognized arguments: {' '.join(hints)}"
 
-    train = sub.add_parser("train", help="train and evaluate one model; prints metrics and timings as JSON")
-    train.add_argument("--dataset", default="movielens-100k")
-    train.add_argument("--data-dir", default=None, help="data directory (default $BLOOMBENCH_DATA or the cache)")
-    train.add_argument("--split", choices=["random", "user"], default="random")
-    train.add_argument("--split-seed", type=int, default=0)
-    train.add_argument("--model", choices=["implicit", "explicit", "sequence"], default="implicit")
-    train.add_argument("--representation", choices=["lstm", "pooling", "cnn"], default="lstm")
-    train.add_argument("--loss", default="bpr", help="pointwise, bpr, hinge or adaptive_hinge")
-    train.add_argument("--dim", type=int, default=32)
-    train.add_argument("--embedding", choices=available_methods(), default="full")
-    train.add_argument("--tables", choices=["both", "items", "users"], default="both",
-                       help="which tables of a factorization model use --embedding (sequences: items)")
-    train.add_argument("--compression", type=float, default=0.2)
-    train.add_argument("--hashes", type=int, default=4)
-    train.add_argument("--hash", choices=available_hashes(), default="murmur3")
-    train.add_argument("--hash-seed", type=int, default=0)
-    train.add_argument("--mode", choices=["mean", "sum"], default="mean")
-    train.add_argument("--index", choices=["table", "on_the_fly"], default="table")
-    train.add_argument("--param", action="append", metavar="KEY=VALUE",
-                       help="extra embedding parameter (repeatable), e.g. --param combine=mult")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=1024)
-    train.add_argument("--lr", type=float, default=1e-2)
-    train.add_argument("--l2", type=float, default=1e-6)
-    train.add_argument("--optimizer", choices=["adam", "adam-sparse", "adagrad", "sgd"], default="adam")
-    train.add_argument("--device", default="cpu")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--legacy", choices=["spotlight"], default=None,
-                       help="evaluate with Spotlight's semantics (no exclusion, padding ranked)")
+
+def _parser() -> tuple[_Parser, dict[str, _Parser]]:
+    parser = _Parser(prog="bloombench", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also BLOOMBENCH_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands: dict[str, _Parser] = {}
+
+    def command(name: str, help: str) -> _Parser:
+        commands[name] = sub.add_parser(name, help=help, description=help)
+        # --debug after the command too (SUPPRESS: an absent one keeps the top-level value)
+        commands[name].add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                    help="show the traceback of an error")
+        return commands[name]
+
+    train = command("train", "train and evaluate one model of any kind; prints metrics and timings as JSON")
+    add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
 
-    datasets = sub.add_parser("datasets", help="list datasets, their source, cache location and statistics")
-    datasets.add_argument("--data-dir", default=None)
+    datasets = command("datasets", "list datasets, their source, cache location and statistics")
+    datasets.add_argument("--data-dir", default=None, help="data directory (default: $BLOOMBENCH_DATA or the cache)")
     datasets.add_argument("--stats", action="store_true", help="load the datasets present and add statistics")
     datasets.set_defaults(func=_cmd_datasets)
 
-    run = sub.add_parser("run", help="run an experiment spec (resumable): search, selection, final trials")
+    run = command("run", "run an experiment spec (resumable): search, selection, final trials")
     run.add_argument("spec", help="a shipped spec name (see `bloombench specs`) or a path to a .toml file")
     run.add_argument("--profile", action="append", metavar="NAME",
-                     help="apply a profile of the spec (repeatable, in order), e.g. quick, full, legacy")
+                     help="apply a profile of the spec (repeatable, in order), e.g. quick, full, legacy (default: none)")
     _add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
-    repro = sub.add_parser("reproduce", help="run every shipped experiment of a profile and build the report")
-    repro.add_argument("--profile", choices=["quick", "full"], default="quick")
-    repro.add_argument("--reports-dir", default="reports")
+    repro = command("reproduce", "run every shipped experiment of a profile and build the report")
+    repro.add_argument("--profile", choices=["quick", "full"], default="quick", help="profile (default: %(default)s)")
+    repro.add_argument("--reports-dir", default="reports", help="where the report goes (default: %(default)s)")
     repro.add_argument("--no-report", action="store_true", help="run the experiments only")
     _add_run_options(repro)
     repro.set_defaults(func=_cmd_reproduce)
 
-    report = sub.add_parser("report", help="render figures, tables and index.html from results files")
-    report.add_argument("--results-dir", default="results")
-    report.add_argument("--out", default="reports")
+    report = command("report", "render figures, tables and index.html from results files")
+    report.add_argument("--results-dir", default="results", help="root of the results tree (default: %(default)s)")
+    report.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
     report.add_argument("--asv-html", default=None,
                         help="published asv pages to link (default: <out>/asv when present)")
     report.set_defaults(func=_cmd_report)
 
-    specs = sub.add_parser("specs", help="list the shipped experiment specs and their profiles")
+    specs = command("specs", "list the shipped experiment specs and their profiles")
     specs.set_defaults(func=_cmd_specs)
 
-    asv_pages = sub.add_parser("asv-pages", help="after `asv publish`: load the pages' CDN scripts and "
-                               "stylesheets from npm copies under <html>/vendor/ (offline pages)")
-    asv_pages.add_argument("--html", default="reports/asv", help="the published asv pages")
+    asv_pages = command("asv-pages", "after `asv publish`: load the pages' CDN scripts and stylesheets from npm "
+                        "copies under <html>/vendor/ (offline pages)")
+    asv_pages.add_argument("--html", default="reports/asv", help="the published asv pages (default: %(default)s)")
     asv_pages.add_argument("--node-modules", default="tools/asv-assets/node_modules",
-                           help="where `npm install --prefix tools/asv-assets` put the packages")
+                           help="where `npm install --prefix tools/asv-assets` put the packages (default: %(default)s)")
     asv_pages.add_argument("--manifest", default=None,
-                           help="package.json with the asvAssets mapping (default: <node-modules>/../"
-                           "package.json)")
+                           help="package.json with the asvAssets mapping (default: <node-modules>/../package.json)")
     asv_pages.set_defaults(func=_cmd_asv_pages)
-    return parser
+    return parser, commands
+
+
+def _error_line(error: BaseException) -> str:
+    """One line for an error: what is wrong (the library's message names the argument and what is allowed);
+    the exception's type too where it is not a plain bad-input error."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, (ValueError, TypeError, LookupError, OSError)):
+        return text
+    return f"{type(error).__name__}: {text}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bloombench`` console script."""
-    args = _parser().parse_args(argv)
-    return int(args.func(args))
+    """Entry point of the ``bloombench`` console script; returns the exit status."""
+    parser, commands = _parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        chosen = commands[args.command]
+        chosen.error(chosen.suggest(extras))
+    debug = args.debug or os.environ.get("BLOOMBENCH_DEBUG", "") not in ("", "0")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        note = getattr(args, "interrupted_note", "nothing was written")
+        print(f"bloombench {args.command}: interrupted; {note}", file=sys.stderr)
+        return 130
+    except Exception as error:  # every error is one line unless --debug asks for the traceback
+        if debug:
+            raise
+        print(f"bloombench {args.command}: error: {_error_line(error)} (--debug shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

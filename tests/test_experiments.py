@@ -12,7 +12,9 @@ import pytest
 
 from bloombench.cli import main
 from bloombench.experiments import ResultStore, config_hash, load_results, resolve_config, run_trial
-from bloombench.experiments.trial import execute_trial
+from bloombench.experiments.config import default_config
+from bloombench.experiments.records import execute_trial
+from bloombench.experiments.spec import _trial_key
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SYNTHETIC = {"name": "synthetic",
@@ -35,12 +37,64 @@ def test_resolve_config_fills_defaults_and_refuses_unknown_keys_and_choices() ->
     assert config["dataset"]["name"] == "movielens-100k"
     with pytest.raises(ValueError, match=r"unknown config section 'trainin'"):
         resolve_config({"trainin": {}})
-    with pytest.raises(ValueError, match=r"unknown key training.epoch; allowed: \["):
+    with pytest.raises(ValueError, match=r"unknown key training.epoch for model kind 'implicit'; allowed: \["):
         resolve_config({"training": {"epoch": 3}})
     with pytest.raises(ValueError, match=r"model.kind must be one of .*got 'deep'"):
         resolve_config({"model": {"kind": "deep"}})
     with pytest.raises(ValueError, match=r"embedding.params must be a mapping"):
         resolve_config({"embedding": {"params": 3}})
+
+
+def test_each_model_kind_has_only_the_fields_it_uses() -> None:
+    implicit = resolve_config({})
+    assert implicit["model"] == {"kind": "implicit", "loss": "bpr", "embedding_dim": 32, "n_negatives": 5}
+    assert set(implicit["split"]) == {"kind", "fractions", "seed"} and "encoding" not in implicit
+    assert set(implicit["embedding"]) == {"method", "tables", "params"}
+    sequence = resolve_config({"model": {"kind": "sequence"}})
+    assert {"max_length", "min_length", "step"} <= set(sequence["split"]) and "tables" not in sequence["embedding"]
+    assert "exclude_preceding" in sequence["evaluation"] and "exclude_train" not in sequence["evaluation"]
+    paper = resolve_config({"model": {"kind": "feedforward"}})
+    assert "embedding" not in paper and paper["encoding"] == {"method": "identity", "params": {}}
+    assert "loss" not in paper["model"] and "embedding_dim" not in paper["model"]
+    # The paper's training defaults are the feed-forward model's own, not the factorization's.
+    assert (paper["training"]["batch_size"], paper["training"]["lr"]) == (64, 1e-3)
+    assert (implicit["training"]["batch_size"], implicit["training"]["lr"]) == (1024, 1e-2)
+    with pytest.raises(ValueError, match=r"unknown key model.hidden for model kind 'implicit'"):
+        resolve_config({"model": {"hidden": [8]}})
+    with pytest.raises(ValueError, match=r"unknown config section 'embedding' for model kind 'feedforward'"):
+        resolve_config({"model": {"kind": "feedforward"}, "embedding": {"method": "bloom"}})
+
+
+def test_a_new_default_for_one_kind_leaves_the_keys_of_the_others_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bloombench.models import FeedForwardModel, registry
+
+    configs = {kind: {"model": {"kind": kind}} for kind in registry.available_models()}
+    before = {kind: _trial_key(config, "final") for kind, config in configs.items()}
+
+    class WithNewOption(FeedForwardModel):
+        __init__ = _with_signature(FeedForwardModel.__init__, "new_option", 3)
+
+    monkeypatch.setitem(registry._MODELS, "feedforward", WithNewOption)
+    assert default_config("feedforward")["model"]["new_option"] == 3
+    after = {kind: _trial_key(config, "final") for kind, config in configs.items()}
+    assert after["feedforward"] != before["feedforward"]
+    assert {k: v for k, v in after.items() if k != "feedforward"} == {
+        k: v for k, v in before.items() if k != "feedforward"}
+
+
+def _with_signature(function, name: str, default: object):
+    """``function`` whose signature has one more keyword-only argument ``name=default``."""
+    import inspect
+
+    signature = inspect.signature(function)
+    extra = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+
+    def wrapper(*args: object, **kwargs: object) -> None:
+        kwargs.pop(name, None)
+        function(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+    return wrapper
 
 
 def test_config_hash_is_stable_across_key_order_and_processes() -> None:
@@ -143,7 +197,7 @@ def test_sequence_windows_follow_a_percentile_of_user_counts() -> None:
                                                               "num_interactions": 2000, "seed": 1}},
             "split": {"kind": "user", "max_length": "p50", "min_length": 2},
             "model": {"kind": "sequence", "representation": "pooling", "embedding_dim": 8},
-            "embedding": {"method": "full", "tables": "items"}, "training": {"epochs": 1, "batch_size": 64}}
+            "embedding": {"method": "full"}, "training": {"epochs": 1, "batch_size": 64}}
     record = run_trial(base)
     assert record["sizes"]["train"] > 0 and 0 < record["test"]["mrr"] <= 1
     with pytest.raises(ValueError, match=r"split.max_length must be an int or 'pNN'"):
@@ -156,10 +210,9 @@ def test_cli_train_prints_a_json_record(capsys: pytest.CaptureFixture[str]) -> N
                  "--compression", "0.2", "--hashes", "4", "--hash", "xxh64", "--dim", "8"])
     assert code == 0
     record = json.loads(capsys.readouterr().out)
+    # Only the flags given reach the method; the rest are its own defaults.
     assert record["config"]["embedding"] == {
-        "method": "bloom", "tables": "both",
-        "params": {"compression_ratio": 0.2, "seed": 0, "hash": "xxh64", "num_hashes": 4, "mode": "mean",
-                   "index": "table"}}
+        "method": "bloom", "tables": "both", "params": {"compression_ratio": 0.2, "hash": "xxh64", "num_hashes": 4}}
     assert record["sizes"] == {"train": 80000, "validation": 10000, "test": 10000}
     assert 0 < record["test"]["mrr"] < 1
 
@@ -178,7 +231,7 @@ def test_cli_refuses_unknown_choices() -> None:
 
 def test_the_papers_feedforward_model_runs_as_a_trial() -> None:
     config = {"dataset": SYNTHETIC, "model": {"kind": "feedforward", "hidden": [16]},
-              "embedding": {"method": "bloom", "params": {"compression_ratio": 0.25, "num_hashes": 2}},
+              "encoding": {"method": "bloom", "params": {"compression_ratio": 0.25, "num_hashes": 2}},
               "training": {"epochs": 2, "batch_size": 16, "lr": 1e-3}}
     record = run_trial(config)
     parts = record["byte_breakdown"]
@@ -186,5 +239,5 @@ def test_the_papers_feedforward_model_runs_as_a_trial() -> None:
     assert parts["input_layer"] == (20 * 16 + 16) * 4 and parts["output_layer"] == (16 * 20 + 20) * 4
     assert record["embedding_bytes"] == parts["encoding"] + parts["input_layer"] + parts["output_layer"]
     assert 0 < record["test"]["mrr"] <= 1
-    identity = run_trial({**config, "embedding": {"method": "identity"}})
+    identity = run_trial({**config, "encoding": {"method": "identity"}})
     assert identity["byte_breakdown"]["output_layer"] == (16 * 80 + 80) * 4

@@ -101,9 +101,9 @@ def _affine_permutation(rng: np.random.Generator, num_items: int) -> tuple[int, 
 
 
 def synthetic(
-    num_users: int,
-    num_items: int,
-    num_interactions: int,
+    num_users: int = 943,
+    num_items: int = 1682,
+    num_interactions: int = 100_000,
     *,
     zipf_exponent: float = 1.0,
     sequential: bool = False,
@@ -128,7 +128,7 @@ def synthetic(
     Parameters
     ----------
     num_users, num_items : int
-        Id space sizes (>= 1; ``num_items <= 2**32``).
+        Id space sizes (>= 1; ``num_items <= 2**32``). The defaults give MovieLens 100K's shape.
     num_interactions : int
         Number of rows (>= 0).
     zipf_exponent : float

@@ -1,6 +1,8 @@
-"""Experiments: trial configs, the trial runner, the result store and the reproduce profiles."""
+"""Experiments: per-kind trial configs, specs and search, the sweep driver, executors, the trial runner."""
 
+from bloombench.experiments.config import config_hash, default_config, resolve_config
 from bloombench.experiments.store import ResultStore, environment, load_results
-from bloombench.experiments.trial import DEFAULTS, config_hash, resolve_config, run_trial
+from bloombench.experiments.trial import run_trial
 
-__all__ = ["DEFAULTS", "ResultStore", "config_hash", "environment", "load_results", "resolve_config", "run_trial"]
+__all__ = ["ResultStore", "config_hash", "default_config", "environment", "load_results", "resolve_config",
+           "run_trial"]

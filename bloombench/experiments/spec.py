@@ -55,7 +55,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.resources
-import inspect
 import itertools
 import math
 import numbers
@@ -65,188 +64,34 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bloombench.experiments.trial import DEFAULTS, config_hash, identity_config, resolve_config
+from bloombench.experiments.config import config_hash, identity_config, known_keys, model_kind, resolve_config
+from bloombench.experiments.search import (
+    Dimension,
+    SearchSpec,
+    SpecError,
+    _check_path,
+    _deep_merge,
+    _fail,
+    _int,
+    _set_path,
+    _table,
+    _unknown,
+    _values,
+)
 
 __all__ = ["Dimension", "ExperimentSpec", "SearchSpec", "SpecError", "TrialSpec", "Variant", "available_specs",
            "load_spec", "parse_spec"]
 
 _TOP_KEYS = {"name", "description", "seeds", "selection", "metric", "diagnostics", "max_concurrent", "base",
              "contexts", "grid", "variants", "search", "profiles"}
-_VARIANT_KEYS = {"label", "baseline", "grid"} | set(DEFAULTS)
-_SEARCH_KEYS = {"trials", "seed", "scope", "space"}
+_VARIANT_KEYS = {"label", "baseline", "grid"} | set(known_keys())
 _SELECTIONS = ("validation", "legacy")
-_SCOPES = ("baseline", "per-point")
-_DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
 _LOWER_IS_BETTER = ("rmse",)
 _METRIC = re.compile(r"^(mrr|rmse|(precision|recall|ndcg|hit_rate)@\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class SpecError(ValueError):
-    """A spec that cannot be run: the message names the file, the key, the value and what is allowed."""
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _fail(where: str, message: str) -> SpecError:
-    return SpecError(f"{where}: {message}")
-
-
-def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``overlay`` on top: mappings merge recursively, every other value replaces."""
-    out = copy.deepcopy(dict(base))
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _set_path(config: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``config[a][b][c] = value`` for ``path = "a.b.c"``, creating the mappings on the way."""
-    *parents, leaf = path.split(".")
-    node = config
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = copy.deepcopy(value)
-
-
-def _check_path(where: str, path: str) -> str:
-    """A dotted path must name a key of trial.DEFAULTS, or an entry of an open mapping under it."""
-    parts = path.split(".") if isinstance(path, str) else []
-    if len(parts) < 2 or parts[0] not in DEFAULTS or not all(parts):
-        raise _fail(where, f"{path!r} is not a dotted config path like 'training.lr'; sections: {sorted(DEFAULTS)}")
-    section, key = parts[0], parts[1]
-    if key not in DEFAULTS[section]:
-        raise _fail(where, f"unknown key {section}.{key} in {path!r}; allowed: {sorted(DEFAULTS[section])}")
-    if len(parts) > 2 and not isinstance(DEFAULTS[section][key], Mapping):
-        raise _fail(where, f"{section}.{key} is not a mapping, so {path!r} cannot go deeper")
-    return path
-
-
-def _table(where: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(where, f"must be a table, got {value!r}")
-    return value
-
-
-def _unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(table) - allowed)
-    if extra:
-        raise _fail(where, f"unknown key(s) {extra}; allowed: {sorted(allowed)}")
-
-
-def _int(where: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise _fail(where, f"must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _values(where: str, value: Any) -> list[Any]:
-    if not isinstance(value, list) or not value:
-        raise _fail(where, f"must be a non-empty list of values, got {value!r}")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------- parts
-@dataclasses.dataclass(frozen=True)
-class Dimension:
-    """One searched hyperparameter: a list of ``choices``, or a ``distribution`` over ``[low, high]``."""
-
-    path: str
-    choices: tuple[Any, ...] | None = None
-    distribution: str | None = None
-    low: float | None = None
-    high: float | None = None
-
-    @classmethod
-    def parse(cls, where: str, path: str, value: Any) -> Dimension:
-        _check_path(where, path)
-        if isinstance(value, list):
-            return cls(path, choices=tuple(_values(f"{where}.{path}", value)))
-        table = _table(f"{where}.{path}", value)
-        if len(table) != 1 or next(iter(table)) not in _DISTRIBUTIONS:
-            raise _fail(f"{where}.{path}", f"must be a list of choices or one of "
-                        f"{{{', '.join(f'{d} = [low, high]' for d in _DISTRIBUTIONS)}}}, got {value!r}")
-        distribution, bounds = next(iter(table.items()))
-        if (not isinstance(bounds, list) or len(bounds) != 2
-                or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in bounds)
-                or not bounds[0] < bounds[1] or (distribution == "log_uniform" and bounds[0] <= 0)
-                or (distribution == "int_uniform" and not all(float(b).is_integer() for b in bounds))):
-            raise _fail(f"{where}.{path}.{distribution}", f"must be [low, high] with low < high"
-                        f"{' and low > 0' if distribution == 'log_uniform' else ''}"
-                        f"{' (integers)' if distribution == 'int_uniform' else ''}, got {bounds!r}")
-        return cls(path, distribution=distribution, low=float(bounds[0]), high=float(bounds[1]))
-
-    def sample(self, rng: np.random.Generator) -> Any:
-        """One value drawn with ``rng`` (choices keep their TOML type)."""
-        if self.choices is not None:
-            return copy.deepcopy(self.choices[int(rng.integers(len(self.choices)))])
-        assert self.low is not None and self.high is not None
-        if self.distribution == "int_uniform":
-            return int(rng.integers(int(self.low), int(self.high) + 1))
-        if self.distribution == "log_uniform":
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        return float(rng.uniform(self.low, self.high))
-
-    @property
-    def size(self) -> float:
-        """Number of distinct values (infinite for a continuous distribution)."""
-        if self.choices is not None:
-            return len(self.choices)
-        if self.distribution == "int_uniform":
-            return int(self.high) - int(self.low) + 1  # type: ignore[operator]
-        return math.inf
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSpec:
-    """Random search: ``trials`` seeded draws from ``space``, each trained once with the first seed."""
-
-    trials: int
-    seed: int
-    scope: str
-    space: tuple[Dimension, ...]
-
-    @classmethod
-    def parse(cls, where: str, value: Any) -> SearchSpec:
-        table = _table(where, value)
-        _unknown(where, table, _SEARCH_KEYS)
-        scope = table.get("scope", "baseline")
-        if scope not in _SCOPES:
-            raise _fail(f"{where}.scope", f"must be one of {_SCOPES}, got {scope!r}")
-        space = _table(f"{where}.space", table.get("space"))
-        if not space:
-            raise _fail(f"{where}.space", "must name at least one hyperparameter")
-        return cls(trials=_int(f"{where}.trials", table.get("trials"), 1),
-                   seed=_int(f"{where}.seed", table.get("seed", 0), 0), scope=scope,
-                   space=tuple(Dimension.parse(f"{where}.space", p, v) for p, v in space.items()))
-
-    def draws(self) -> list[dict[str, Any]]:
-        """The ``trials`` configurations, ``{path: value}``; distinct while the space allows it.
-
-        Draws come from ``numpy.random.default_rng(seed)`` in order, so the first n draws of a larger
-        search are the n draws of a smaller one with the same seed.
-        """
-        rng = np.random.default_rng(self.seed)
-        capacity = math.prod(d.size for d in self.space)
-        draws: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        attempts = 0
-        while len(draws) < self.trials:
-            draw = {d.path: d.sample(rng) for d in self.space}
-            attempts += 1
-            key = config_hash(draw)
-            # Without replacement while distinct draws remain; a finite space smaller than `trials` repeats.
-            if key in seen and len(seen) < capacity and attempts < 1000 * self.trials:
-                continue
-            seen.add(key)
-            draws.append(draw)
-        return draws
-
-
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One embedding variant: config overrides on top of ``base``, and its grid (``{path: values}``)."""
@@ -282,7 +127,7 @@ class TrialSpec:
     baseline: bool = False
 
     def task(self) -> dict[str, Any]:
-        """The picklable payload of :func:`bloombench.experiments.trial.execute_trial`."""
+        """The picklable payload of :func:`bloombench.experiments.records.execute_trial`."""
         return {"experiment": self.experiment, "variant": self.variant, "phase": self.phase,
                 "baseline": self.baseline, "trial_key": self.key, "config": self.config,
                 "selected_from": self.selected_from}
@@ -346,11 +191,10 @@ class ExperimentSpec:
             _set_path(config, "evaluation.diagnostics", True)
         _set_path(config, "split.seed", seed)
         _set_path(config, "training.seed", seed)
-        method = config.get("embedding", {}).get("method", DEFAULTS["embedding"]["method"])
-        # Layers take the seed's hash functions; the paper's encodings keep theirs fixed (data-dependent
-        # ones are fitted once per split and reused across seeds).
-        kind = config.get("model", {}).get("kind", DEFAULTS["model"]["kind"])
-        if kind != "feedforward" and _takes_hash_seed(method):
+        # Hashed layers take the seed's hash functions; the paper's encodings keep theirs fixed
+        # (data-dependent ones are fitted once per split and reused across seeds).
+        embedding = resolve_config({"model": {"kind": model_kind(config)}}).get("embedding")
+        if embedding is not None and _takes_hash_seed(config.get("embedding", {}).get("method", embedding["method"])):
             _set_path(config, "embedding.params.seed", seed)
         return config
 
@@ -443,12 +287,10 @@ def _group_name(variant: Variant, point: Mapping[str, Any]) -> str:
 
 
 def _takes_hash_seed(method: str) -> bool:
-    """Whether a layer method draws hash functions from ``seed`` (it has ``hash`` and ``seed`` arguments;
-    the full table's ``seed`` only seeds its initialisation, which ``training.seed`` already does)."""
+    """Whether a layer method draws hash functions from its ``seed`` (the method declares it)."""
     from bloombench.layers import get_method
 
-    parameters = inspect.signature(get_method(method).__init__).parameters
-    return "hash" in parameters and "seed" in parameters
+    return get_method(method).hashed
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -475,7 +317,7 @@ def _parse_variant(where: str, value: Any, default_grid: dict[str, list[Any]]) -
     baseline = table.get("baseline", False)
     if not isinstance(baseline, bool):
         raise _fail(f"{where}.baseline", f"must be true or false, got {baseline!r}")
-    overrides = {key: copy.deepcopy(_table(f"{where}.{key}", table[key])) for key in DEFAULTS if key in table}
+    overrides = {key: copy.deepcopy(_table(f"{where}.{key}", table[key])) for key in known_keys() if key in table}
     if baseline:
         if table.get("grid"):
             raise _fail(f"{where}.grid", "the baseline variant is one configuration; it takes no grid")
@@ -486,23 +328,11 @@ def _parse_variant(where: str, value: Any, default_grid: dict[str, list[Any]]) -
 
 
 def _check_trial(where: str, config: Mapping[str, Any]) -> None:
-    """Refuse a trial config that cannot run: unknown keys, bad choices, impossible layer arguments."""
-    from bloombench.encodings import make_encoding
-    from bloombench.layers import make_embedding
-    from bloombench.models import FitOptions
+    """Refuse a trial config that cannot run (see :func:`~bloombench.experiments.trial.check_config`)."""
+    from bloombench.experiments.trial import check_config
 
     try:
-        resolved = resolve_config(config)
-        emb = resolved["embedding"]
-        # A small layer (or encoding) of the same method and arguments catches bad ratios, unknown hashes
-        # and wrong arguments now; what depends on the real table size is caught when the trial runs.
-        if resolved["model"]["kind"] == "feedforward":
-            make_encoding(emb["method"], 10_000, **emb["params"])
-        else:
-            make_embedding(emb["method"], 10_000, 4, **emb["params"])
-        training = dict(resolved["training"])
-        training["device"] = "cpu"  # CUDA availability is checked when the trial runs, not here
-        FitOptions(**training)
+        check_config(config)
     except (TypeError, ValueError) as error:
         raise _fail(where, str(error)) from None
 

@@ -1,7 +1,7 @@
 """Run an experiment spec: search trials, selection, final trials — resumable, on any executor.
 
 The driver is the only writer of ``results/<experiment>/trials.jsonl``: executors (in-process, local
-processes, a Dask cluster) run :func:`~bloombench.experiments.trial.execute_trial` and hand the records
+processes, a Dask cluster) run :func:`~bloombench.experiments.records.execute_trial` and hand the records
 back; the driver appends each one atomically as it arrives. Trials already recorded ``ok`` are skipped,
 so rerunning after the driver was killed resumes where it stopped, and a record is never written twice
 in one run even if an executor reports a task twice. A failed trial is recorded ``failed`` and the sweep
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from bloombench.experiments.executors import Executor, SequentialExecutor, Task
 from bloombench.experiments.spec import ExperimentSpec, TrialSpec
 from bloombench.experiments.store import ResultStore
-from bloombench.experiments.trial import execute_trial, lost_trial_record
+from bloombench.experiments.records import execute_trial, lost_trial_record
 from bloombench.files import atomic_write
 
 __all__ = ["SweepOutcome", "choose_dataset", "run_experiment"]
@@ -71,7 +71,10 @@ def choose_dataset(spec: ExperimentSpec, data_dir: str | None = None) -> str:
     names = spec.base.get("dataset", {}).get("name", "movielens-100k")
     if isinstance(names, str):
         return names
-    needs_time = spec.base.get("model", {}).get("kind") == "sequence"
+    from bloombench.experiments.config import model_kind
+    from bloombench.models import get_model
+
+    needs_time = get_model(model_kind(spec.base)).inputs == "sequences"  # windows follow time order
     for name in names:
         try:
             data = load_dataset(name, data_dir=data_dir, download=False, progress=False)

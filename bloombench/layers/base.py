@@ -239,6 +239,8 @@ class CompressedEmbedding(nn.Module):
 
     #: names of the constructor arguments that set the layer's size (excluded by size_for_budget)
     size_params: tuple[str, ...] = ()
+    #: whether the layer draws hash functions from its ``seed`` argument (experiments vary it per repeat)
+    hashed: bool = False
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *, padding_idx: int | None = None,
                  sparse: bool = False, init_seed: int | None = None) -> None:

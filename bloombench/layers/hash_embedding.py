@@ -89,6 +89,7 @@ class HashEmbedding(CompressedEmbedding):
     """
 
     size_params = ("compression_ratio", "num_buckets")
+    hashed = True
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_buckets: int | None = None,

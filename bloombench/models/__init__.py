@@ -1,5 +1,7 @@
-"""Recommender models: losses, negative sampling, networks and one shared training loop."""
+"""Recommender models: a registry of model kinds, losses, negative sampling, networks and one shared training
+loop."""
 
+from bloombench.models.base import Model
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
 from bloombench.models.feedforward import ACTIVATIONS, FeedForwardModel, FeedForwardNet
 from bloombench.models.losses import (
@@ -27,12 +29,14 @@ from bloombench.models.representations import (
     default_embedding_factory,
     make_sequence_net,
 )
+from bloombench.models.registry import DEFAULT_KIND, available_models, get_model, make_model, model_defaults
 from bloombench.models.sampling import sample_items
 from bloombench.models.sequence import ImplicitSequenceModel
 from bloombench.models.training import OPTIMIZERS, FitHistory, FitOptions, resolve_device, train
 
 __all__ = [
     "ACTIVATIONS",
+    "DEFAULT_KIND",
     "IMPLICIT_LOSSES",
     "OPTIMIZERS",
     "OUTPUT_LOSSES",
@@ -48,17 +52,22 @@ __all__ = [
     "ImplicitFactorizationModel",
     "ImplicitSequenceModel",
     "LSTMNet",
+    "Model",
     "PoolNet",
     "SequenceNet",
     "adaptive_hinge_loss",
+    "available_models",
     "bernoulli_cross_entropy",
     "bpr_loss",
     "cosine_loss",
     "default_embedding_factory",
     "get_implicit_loss",
+    "get_model",
     "get_output_loss",
     "hinge_loss",
+    "make_model",
     "make_sequence_net",
+    "model_defaults",
     "pointwise_loss",
     "regression_loss",
     "resolve_device",

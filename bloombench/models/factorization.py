@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from bloombench.data.interactions import Interactions
+from bloombench.models.base import Model
 from bloombench.models.inputs import as_id_tensor, check_id_range, check_int, check_training_data
 from bloombench.models.losses import get_implicit_loss, regression_loss
 from bloombench.models.representations import BilinearNet, EmbeddingFactory
@@ -24,8 +25,11 @@ __all__ = ["ExplicitFactorizationModel", "ImplicitFactorizationModel"]
 _PREDICT_CHUNK = 1 << 16
 
 
-class _FactorizationBase:
-    """State and helpers common to both factorization models."""
+class _FactorizationBase(Model):
+    """State and helpers common to both factorization models: a user and an item table."""
+
+    tables = {"users": "user_embedding_factory", "items": "embedding_factory"}
+    components = ("embedding_factory", "user_embedding_factory")
 
     def __init__(
         self,
@@ -44,7 +48,7 @@ class _FactorizationBase:
         self.num_users: int | None = None
         self.num_items: int | None = None
         self.device: torch.device = torch.device("cpu")
-        self._net: BilinearNet | None = None
+        self.network: BilinearNet | None = None
 
     def _setup(self, interactions: Interactions, options: FitOptions) -> tuple[torch.Tensor, torch.Tensor]:
         """Build a fresh net for ``interactions`` and return its (user, item) id tensors."""
@@ -61,15 +65,14 @@ class _FactorizationBase:
                 self.user_embedding_factory,
             ),
         )
-        self._net = net.to(self.device)
+        self.network = net.to(self.device)
         users = torch.as_tensor(interactions.user_ids, device=self.device)
         items = torch.as_tensor(interactions.item_ids, device=self.device)
         return users, items
 
-    def _require_fitted(self) -> BilinearNet:
-        if self._net is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-        return self._net
+    def embedding_tables(self) -> dict[str, torch.nn.Module]:
+        net = self._require_fitted()
+        return {"users": net.user_embeddings, "items": net.item_embeddings}
 
 
 class ImplicitFactorizationModel(_FactorizationBase):
@@ -109,38 +112,11 @@ class ImplicitFactorizationModel(_FactorizationBase):
         self.loss = loss
         self.n_negatives = n_negatives if loss == "adaptive_hinge" else 1
 
-    def fit(
-        self,
-        interactions: Interactions,
-        *,
-        epochs: int = 10,
-        batch_size: int = 256,
-        lr: float = 1e-2,
-        l2: float = 0.0,
-        optimizer: str = "adam",
-        device: str | torch.device = "cpu",
-        seed: int = 0,
-        progress: bool = False,
-        callback: Callable[[int, FitHistory], None] | None = None,
-    ) -> FitHistory:
-        """Fit from scratch (each call re-initialises the net from ``seed``).
-
-        Parameters
-        ----------
-        interactions : Interactions
-            Observed (user, item) pairs; ratings are ignored.
-        epochs, batch_size, lr, l2, optimizer, device, seed, progress
-            See :class:`~bloombench.models.training.FitOptions`.
-        callback : callable, optional
-            ``callback(epoch, history)`` after each epoch.
-
-        Returns
-        -------
-        FitHistory
-        """
-        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
+    def _fit(self, interactions: Interactions, options: FitOptions,
+             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+        """Fit on observed (user, item) pairs (ratings are ignored); see :meth:`Model.fit`."""
         users, items = self._setup(interactions, options)
-        net, num_items, n_neg, loss_fn = self._net, self.num_items, self.n_negatives, self._loss_fn
+        net, num_items, n_neg, loss_fn = self.network, self.num_items, self.n_negatives, self._loss_fn
         adaptive = self.loss == "adaptive_hinge"
 
         def batch_loss(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
@@ -185,6 +161,8 @@ class ExplicitFactorizationModel(_FactorizationBase):
         Builds the user table instead, when it should differ from the item table.
     """
 
+    evaluation_defaults: dict = {}
+
     def __init__(
         self,
         embedding_dim: int = 32,
@@ -193,29 +171,24 @@ class ExplicitFactorizationModel(_FactorizationBase):
     ) -> None:
         super().__init__(embedding_dim, embedding_factory, user_embedding_factory)
 
-    def fit(
-        self,
-        interactions: Interactions,
-        *,
-        epochs: int = 10,
-        batch_size: int = 256,
-        lr: float = 1e-2,
-        l2: float = 0.0,
-        optimizer: str = "adam",
-        device: str | torch.device = "cpu",
-        seed: int = 0,
-        progress: bool = False,
-        callback: Callable[[int, FitHistory], None] | None = None,
-    ) -> FitHistory:
-        """Fit from scratch on ``interactions.ratings``; arguments as
-        :meth:`ImplicitFactorizationModel.fit`.
+    def evaluate(self, target: Interactions, *, train: Interactions, exclude: object = None,
+                 **settings: object) -> dict[str, float]:
+        """``{"rmse": ...}`` of the predicted ratings of ``target`` (takes no settings)."""
+        from bloombench.evaluation import rmse_score
+
+        if settings:
+            raise TypeError(f"ExplicitFactorizationModel.evaluate takes no settings, got {sorted(settings)}")
+        return {"rmse": rmse_score(self, target)}
+
+    def _fit(self, interactions: Interactions, options: FitOptions,
+             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+        """Fit on ``interactions.ratings`` (see :meth:`Model.fit`).
 
         Raises
         ------
         ValueError
             If ``interactions`` has no ratings or a rating is not finite.
         """
-        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
         check_training_data(interactions, Interactions, "interactions")
         if interactions.ratings is None:
             raise ValueError("ExplicitFactorizationModel needs interactions with ratings, got ratings=None")
@@ -223,7 +196,7 @@ class ExplicitFactorizationModel(_FactorizationBase):
             raise ValueError("interactions.ratings contains NaN or infinite values")
         users, items = self._setup(interactions, options)
         ratings = torch.as_tensor(interactions.ratings, dtype=torch.float32, device=self.device)
-        net = self._net
+        net = self.network
 
         def batch_loss(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
             batch_users, batch_items, batch_ratings = batch

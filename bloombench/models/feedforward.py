@@ -43,6 +43,7 @@ from bloombench.data.interactions import Interactions
 from bloombench.encodings import Bags, Encoding, history_matrix, make_encoding
 from bloombench.encodings.base import check_fraction
 from bloombench.layers.base import check_choice
+from bloombench.models.base import Model
 from bloombench.models.inputs import as_id_tensor, check_int, check_training_data
 from bloombench.models.losses import get_output_loss
 from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
@@ -147,7 +148,7 @@ class FeedForwardNet(nn.Module):
                 "hidden_layers": size(hidden), "output_layer": size(output)}
 
 
-class FeedForwardModel:
+class FeedForwardModel(Model):
     """The paper's feed-forward recommender (see the module notes for the protocol).
 
     Parameters
@@ -173,6 +174,11 @@ class FeedForwardModel:
     device : torch.device
     """
 
+    config_section = "encoding"
+    components = ("encoding", "encoding_params")
+    # Tuned by hand on the baseline's validation MRR (ML-100K); the paper's settings are not known.
+    fit_defaults = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "l2": 0.0}
+
     def __init__(self, encoding: Encoding | str = "identity", *, encoding_params: Mapping[str, object] | None = None,
                  hidden: Sequence[int] = (256,), activation: str = "tanh", dropout: float = 0.0,
                  input_norm: str = "l2", target_fraction: float = 0.5) -> None:
@@ -193,7 +199,7 @@ class FeedForwardModel:
         self.num_users: int | None = None
         self.num_items: int | None = None
         self.device: torch.device = torch.device("cpu")
-        self._net: FeedForwardNet | None = None
+        self.network: FeedForwardNet | None = None
         self._indptr: torch.Tensor | None = None
         self._items: torch.Tensor | None = None
 
@@ -207,25 +213,10 @@ class FeedForwardModel:
                              f"num_items={num_items}")
         return spec
 
-    def fit(self, interactions: Interactions, *, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
-            l2: float = 0.0, optimizer: str = "adam", device: str | torch.device = "cpu", seed: int = 0,
-            progress: bool = False, callback: Callable[[int, FitHistory], None] | None = None) -> FitHistory:
-        """Fit from scratch: (re)fit the encoding on ``interactions``, build the net from ``seed``, train.
-
-        Parameters
-        ----------
-        interactions : Interactions
-            Training (user, item) pairs; ratings are ignored and repeated pairs count once.
-        epochs, batch_size, lr, l2, optimizer, device, seed, progress
-            See :class:`~bloombench.models.training.FitOptions`; an epoch is one example per user.
-        callback : callable, optional
-            ``callback(epoch, history)`` after each epoch.
-
-        Returns
-        -------
-        FitHistory
-        """
-        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
+    def _fit(self, interactions: Interactions, options: FitOptions,
+             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+        """(Re)fit the encoding on ``interactions``, build the net from the options' seed, train; an epoch
+        is one example per user and repeated pairs count once (see :meth:`Model.fit`)."""
         check_training_data(interactions, Interactions, "interactions")
         self.num_users, self.num_items = int(interactions.num_users), int(interactions.num_items)
         self.device = options.device
@@ -236,7 +227,7 @@ class FeedForwardModel:
         self.encoding = encoding.fit(interactions)
         net = seeded_init(options.seed, lambda: FeedForwardNet(
             encoding, self.hidden, self.activation, self.dropout, self.input_norm, options.sparse))
-        self._net = net.to(self.device)
+        self.network = net.to(self.device)
         matrix = history_matrix(interactions, self.num_items)
         self._indptr = torch.as_tensor(matrix.indptr.astype(np.int64), device=self.device)
         self._items = torch.as_tensor(matrix.indices.astype(np.int64), device=self.device)
@@ -254,11 +245,6 @@ class FeedForwardModel:
             return loss_fn(net(inputs), encoding.target(targets), targets.lengths() > 0)
 
         return train(net, (users,), batch_loss, options, callback=callback, desc=type(self).__name__)
-
-    def _require_fitted(self) -> FeedForwardNet:
-        if self._net is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-        return self._net
 
     # ---- prediction -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -287,3 +273,12 @@ class FeedForwardModel:
     def byte_breakdown(self) -> dict[str, int]:
         """See :meth:`FeedForwardNet.byte_breakdown`."""
         return self._require_fitted().byte_breakdown()
+
+    def byte_counts(self) -> dict[str, object]:
+        """As :meth:`Model.byte_counts`, but what m sizes is counted as the embedding: the codes plus the
+        m-wide input and output layers (``byte_breakdown`` has every part)."""
+        counts = super().byte_counts()
+        parts = self.byte_breakdown()
+        counts["byte_breakdown"] = parts
+        counts["embedding_bytes"] = int(parts["encoding"] + parts["input_layer"] + parts["output_layer"])
+        return counts

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from bloombench.data.interactions import SequenceInteractions
+from bloombench.models.base import Model
 from bloombench.models.inputs import as_id_tensor, check_id_range, check_int, check_training_data
 from bloombench.models.losses import get_implicit_loss
 from bloombench.models.representations import (
@@ -29,7 +30,7 @@ __all__ = ["ImplicitSequenceModel"]
 REPRESENTATIONS = ("pooling", "lstm", "cnn")
 
 
-class ImplicitSequenceModel:
+class ImplicitSequenceModel(Model):
     """Predict the next item of a sequence from the items before it.
 
     Parameters
@@ -54,6 +55,14 @@ class ImplicitSequenceModel:
         (``max(user_ids) + 1``); the net itself has no user parameters.
     """
 
+    inputs = "sequences"
+    tables = {"items": "embedding_factory"}
+    components = ("embedding_factory",)
+    #: Spotlight's windows (the experiments' protocol): ``max_length`` an int or ``"pNN"`` (the NN-th
+    #: percentile of per-user counts in the training part), at least ``min_length`` items, stride ``step``.
+    split_defaults = {"max_length": 100, "min_length": 20, "step": None}
+    evaluation_defaults = {"ks": [5, 10, 20], "legacy": None, "exclude_preceding": False}
+
     def __init__(
         self,
         representation: str = "lstm",
@@ -77,38 +86,11 @@ class ImplicitSequenceModel:
         self.num_users: int | None = None
         self.num_items: int | None = None
         self.device: torch.device = torch.device("cpu")
-        self._net: SequenceNet | None = None
+        self.network: SequenceNet | None = None
 
-    def fit(
-        self,
-        sequences: SequenceInteractions,
-        *,
-        epochs: int = 10,
-        batch_size: int = 256,
-        lr: float = 1e-2,
-        l2: float = 0.0,
-        optimizer: str = "adam",
-        device: str | torch.device = "cpu",
-        seed: int = 0,
-        progress: bool = False,
-        callback: Callable[[int, FitHistory], None] | None = None,
-    ) -> FitHistory:
-        """Fit from scratch (each call re-initialises the net from ``seed``).
-
-        Parameters
-        ----------
-        sequences : SequenceInteractions
-            Left-padded windows; ``batch_size`` counts windows.
-        epochs, batch_size, lr, l2, optimizer, device, seed, progress
-            See :class:`~bloombench.models.training.FitOptions`.
-        callback : callable, optional
-            ``callback(epoch, history)`` after each epoch.
-
-        Returns
-        -------
-        FitHistory
-        """
-        options = FitOptions(epochs, batch_size, lr, l2, optimizer, device, seed, progress)
+    def _fit(self, sequences: SequenceInteractions, options: FitOptions,
+             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+        """Fit on left-padded windows (``batch_size`` counts windows); see :meth:`Model.fit`."""
         check_training_data(sequences, SequenceInteractions, "sequences")
         num_items = int(sequences.num_items)
         check_id_range(sequences.sequences, num_items, "sequences.sequences")
@@ -121,7 +103,7 @@ class ImplicitSequenceModel:
                 self.representation, num_items, self.embedding_dim, self.embedding_factory, options.sparse
             ),
         )
-        self._net = net = net.to(self.device)
+        self.network = net = net.to(self.device)
         data = torch.as_tensor(sequences.sequences, device=self.device)
         loss_fn, n_neg = self._loss_fn, self.n_negatives
         adaptive = self.loss == "adaptive_hinge"
@@ -153,11 +135,21 @@ class ImplicitSequenceModel:
         torch.Tensor
             ``(n, num_items)`` on the model's device; column 0 is the padding id.
         """
-        if self._net is None:
-            raise RuntimeError("ImplicitSequenceModel is not fitted; call fit() first")
+        net = self._require_fitted()
         batch = as_id_tensor(sequences, self.num_items, self.device, "sequences")
         if batch.dim() != 2:
             raise ValueError(f"sequences must have shape (n, L), got {tuple(batch.shape)}")
-        self._net.eval()
-        _, final = self._net.user_representation(batch)
-        return self._net.score_all(final)
+        net.eval()
+        _, final = net.user_representation(batch)
+        return net.score_all(final)
+
+    def evaluate(self, target: SequenceInteractions, *, train: object = None, exclude: object = None,
+                 **settings: object) -> dict[str, float]:
+        """Next-item ranking metrics of the last item of each ``target`` sequence (``exclude_preceding``
+        drops the sequence's earlier items from the ranking; ``train``/``exclude`` do not apply)."""
+        from bloombench.evaluation import evaluate_sequence_ranking
+
+        return evaluate_sequence_ranking(self, target, **settings).as_dict()
+
+    def embedding_tables(self) -> dict[str, torch.nn.Module]:
+        return {"items": self._require_fitted().item_embeddings}

@@ -135,10 +135,11 @@ class FitOptions:
         Show a tqdm bar per epoch.
     """
 
+    # The one owner of the training defaults (a model kind overrides some with its ``fit_defaults``).
     epochs: int = 10
-    batch_size: int = 256
+    batch_size: int = 1024
     lr: float = 1e-2
-    l2: float = 0.0
+    l2: float = 1e-6
     optimizer: str = "adam"
     device: str | torch.device = "cpu"
     seed: int = 0

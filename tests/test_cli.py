@@ -1,0 +1,110 @@
+"""The command line: ``train`` over every model kind and registered method, one-line errors naming the flag,
+no traceback without ``--debug``, and a start-up that imports no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bloombench.cli import main
+from bloombench.encodings import available_encodings
+from bloombench.layers import available_methods
+
+DATA = ["--dataset", "synthetic", "--synthetic", "num_users=40", "--synthetic", "num_items=60",
+        "--synthetic", "num_interactions=1500", "--epochs", "1"]
+TINY = [*DATA, "--dim", "8"]
+
+
+def _train(capsys: pytest.CaptureFixture[str], *flags: str) -> dict:
+    assert main(["train", *flags]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_train_runs_every_registered_embedding_method(method: str, capsys: pytest.CaptureFixture[str]) -> None:
+    record = _train(capsys, *TINY, "--embedding", method)
+    assert record["config"]["embedding"]["method"] == method and 0 < record["test"]["mrr"] <= 1
+
+
+@pytest.mark.parametrize("encoding", available_encodings())
+def test_train_runs_the_feedforward_model_with_every_encoding(encoding: str, capsys: pytest.CaptureFixture[str]) -> None:
+    size = [] if encoding == "identity" else ["--compression", "0.3"]
+    record = _train(capsys, *DATA, "--model", "feedforward", "--hidden", "8",
+                    "--encoding", encoding, *size)
+    assert record["config"]["encoding"]["method"] == encoding and "embedding" not in record["config"]
+    assert 0 < record["test"]["mrr"] <= 1
+
+
+def test_train_runs_the_sequence_model_and_the_issues_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    sequence = _train(capsys, *TINY, "--model", "sequence", "--representation", "pooling", "--split", "user",
+                      "--embedding", "bloom", "--compression", "0.5")
+    assert sequence["config"]["model"]["representation"] == "pooling" and "tables" not in sequence["config"]["embedding"]
+    qr = _train(capsys, *TINY, "--embedding", "qr", "--param", "combine=mult")
+    assert qr["config"]["embedding"]["params"] == {"combine": "mult"}
+    default = _train(capsys, "--dataset", "synthetic", "--epochs", "1")  # MovieLens 100K's shape
+    assert default["table_rows"] == 1682 and sum(default["sizes"].values()) == 100_000
+
+
+def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as stop:  # argparse's own usage errors
+        code = int(stop.code)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", *TINY, "--embedding", "qr", "--hashes", "3"], r"'num_hashes' \(--hashes\)"),
+    (["train", *TINY, "--model", "feedforward"], r"--dim does not apply to --model feedforward"),
+    (["train", *DATA, "--model", "feedforward", "--embedding", "bloom"], r"--embedding does not apply"),
+    (["train", *TINY, "--compression", "1.5"], r"argument --compression: must be a number in \(0, 1\], got '1.5'"),
+    (["train", *TINY, "--epochs", "0"], r"argument --epochs: must be a positive int, got '0'"),
+    (["train", *TINY, "--lr", "-1"], r"argument --lr: must be a positive number, got '-1'"),
+    (["train", *TINY, "--embedding", "bloom", "--param", "compression_ratio=abc"], r"compression_ratio must be"),
+    (["train", *TINY, "--device", "cuda:7"], r"CUDA|device"),
+    (["train", "--dataset", "movielens-2k"], r"argument --dataset: invalid choice: 'movielens-2k'"),
+    (["train", *TINY, "--epohcs", "3"], r"--epohcs \(did you mean --epochs\?\)"),
+    (["run", "factorization", "--workers", "0"], r"argument --workers: must be a positive int, got '0'"),
+    (["run", "factorization", "--dask-local", "0"], r"argument --dask-local: must be a positive int"),
+    (["run", "no-such-spec"], r"unknown spec 'no-such-spec'; shipped specs"),
+    (["run", "factorization", "--profile", "fast"], r"unknown profile 'fast'"),
+    (["report", "--results-dir", "/nonexistent/results"], r"results_dir '/nonexistent/results' does not exist"),
+])
+def test_errors_are_one_line_naming_the_flag_with_a_nonzero_status(argv, expected, capsys) -> None:
+    if "CUDA" in expected and torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    code, line = _error(capsys, *argv)
+    assert code != 0
+    assert re.search(expected, line), line
+
+
+def test_a_malformed_spec_file_is_one_line(tmp_path, capsys) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text("name = \n")
+    code, line = _error(capsys, "run", str(spec))
+    assert code == 1 and "invalid TOML" in line and str(spec) in line
+
+
+def test_debug_shows_the_traceback(capsys) -> None:
+    with pytest.raises(Exception, match="unknown spec"):
+        main(["--debug", "run", "no-such-spec"])
+    with pytest.raises(Exception, match="unknown spec"):
+        main(["run", "no-such-spec", "--debug"])
+
+
+def test_start_up_and_help_import_no_torch() -> None:
+    code = ("import sys, bloombench.cli; from bloombench.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=dict(os.environ))
+    assert time.perf_counter() - start < 5  # a generous bound: what matters is that torch is not imported
