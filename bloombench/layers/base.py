@@ -241,6 +241,9 @@ class CompressedEmbedding(nn.Module):
     size_params: tuple[str, ...] = ()
     #: whether the layer draws hash functions from its ``seed`` argument (experiments vary it per repeat)
     hashed: bool = False
+    #: named example arguments, sized by ``compression_ratio`` so they fit any table of ~100+ ids; the
+    #: contract tests and the asv suite build every registered method from these (each method declares its own)
+    examples: dict[str, dict[str, object]] = {}
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *, padding_idx: int | None = None,
                  sparse: bool = False, init_seed: int | None = None) -> None:

@@ -155,6 +155,8 @@ class BloomEmbedding(CompressedEmbedding):
 
     size_params = ("compression_ratio", "num_buckets")
     hashed = True
+    examples = {"bloom": {"compression_ratio": 0.2, "num_hashes": 4},
+                "bloom_on_the_fly": {"compression_ratio": 0.2, "num_hashes": 4, "index": "on_the_fly"}}
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_buckets: int | None = None, num_hashes: int = 4,

@@ -29,6 +29,8 @@ class FullEmbedding(CompressedEmbedding):
         Same as ``seed``, accepted so that code passing ``init_seed`` to every method works here too.
     """
 
+    examples = {"full": {}}
+
     def __init__(self, num_embeddings: int, embedding_dim: int, *, padding_idx: int | None = None,
                  sparse: bool = False, seed: int | None = None, init_seed: int | None = None) -> None:
         num_embeddings = check_positive_int("num_embeddings", num_embeddings)

@@ -90,6 +90,7 @@ class HashEmbedding(CompressedEmbedding):
 
     size_params = ("compression_ratio", "num_buckets")
     hashed = True
+    examples = {"hash_embedding": {"compression_ratio": 0.2}}
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_buckets: int | None = None,

@@ -75,6 +75,7 @@ class HashCoFiEmbedding(CompressedEmbedding):
 
     size_params = ("compression_ratio", "num_parameters")
     hashed = True
+    examples = {"hashcofi": {"compression_ratio": 0.2}}
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_parameters: int | None = None,

@@ -15,6 +15,8 @@ class HashingTrickEmbedding(BloomEmbedding):
     arguments (``compression_ratio=1.0`` is again the identity, no hashing).
     """
 
+    examples = {"hashing_trick": {"compression_ratio": 0.2}}
+
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_buckets: int | None = None,
                  hash: str = "murmur3", seed: int = 0, index: str = "table", padding_idx: int | None = None,

@@ -82,6 +82,7 @@ class QREmbedding(CompressedEmbedding):
     """
 
     size_params = ("compression_ratio", "num_buckets")
+    examples = {"qr": {"compression_ratio": 0.2}}
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, compression_ratio: float | None = None,
                  num_buckets: int | None = None, combine: str = "mult", padding_idx: int | None = None,

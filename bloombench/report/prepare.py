@@ -15,9 +15,9 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
 ``method_base``
     The same label without the hash family (the hash figures and tables put the family in its own column).
 ``hash``
-    The hash family (``config.embedding.params.hash``; '' where the record names none).
+    The hash family (``params.hash`` of the record's embedding or encoding; '' where it names none).
 ``compression``
-    ``config.embedding.params.compression_ratio``; 1.0 for the full table and for the baseline record.
+    ``params.compression_ratio`` of the embedding or encoding; 1.0 for the full table and for the baseline.
 ``table_rows``
     Rows of the full table: a record's ``table_rows`` or ``config.dataset.synthetic.num_items``.
 ``accuracy``
@@ -49,11 +49,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "FINAL", "METRICS", "SEARCH", "SEED_COLUMNS", "VALIDATION_METRICS",
-           "accuracy_metric", "collision_frame", "higher_is_better", "method_labels", "phases", "prepare",
-           "value_text"]
+           "accuracy_metric", "collision_frame", "higher_is_better", "method_labels", "phases", "prepare", "value_text",
+           "with_part_columns"]
 
-METHOD = "config.embedding.method"
-PARAMS = "config.embedding.params."
+#: The record's compressible part, from whichever section its model kind has (``config.embedding.*``: a layer
+#: of the tables; ``config.encoding.*``: the paper's encoding); see :func:`with_part_columns`.
+PART_SECTIONS = ("config.embedding.", "config.encoding.")
+METHOD = "part.method"
+PARAMS = "part.params."
 COMPRESSION = PARAMS + "compression_ratio"
 HASH = PARAMS + "hash"
 OPTIMIZER = "config.training.optimizer"
@@ -124,19 +127,31 @@ def phases(frame: pd.DataFrame) -> pd.Series:
     return frame["phase"].map(value_text).replace("", FINAL)
 
 
+def with_part_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``part.*`` columns: each record's ``config.embedding.*`` or ``config.encoding.*``
+    (whichever its model kind has), so embedding layers and the paper's encodings are read alike."""
+    out = frame.copy()
+    for section in PART_SECTIONS:
+        for column in (c for c in frame.columns if c.startswith(section)):
+            target = "part." + column[len(section):]
+            out[target] = out[target].combine_first(frame[column]) if target in out.columns else frame[column]
+    return out
+
+
 def method_labels(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> pd.Series:
     """Label of each trial's variant: the method and its settings that vary within the experiment.
 
     Parameters
     ----------
     frame : DataFrame
-        Trials with ``experiment`` and ``config.embedding.method`` columns (and ``variant`` where recorded).
+        Trials with ``experiment`` and ``part.method`` columns (:func:`with_part_columns`; and ``variant``
+        where recorded).
     exclude : iterable of str
         Further embedding parameter names to leave out (the hash-family figure leaves out ``hash``).
     """
     skip = _UNLABELLED | set(exclude)
     candidates = [c for c in frame.columns if c.startswith(PARAMS) and c[len(PARAMS):] not in skip]
-    candidates += [c for c in ("config.embedding.tables", OPTIMIZER) if c in frame.columns]
+    candidates += [c for c in ("part.tables", OPTIMIZER) if c in frame.columns]
     names = frame[METHOD].map(value_text).replace("", "?")
     if "variant" in frame.columns:
         names = frame["variant"].map(value_text).where(lambda v: v != "", names)
@@ -216,9 +231,11 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
         empty = pd.DataFrame(columns=[*frame.columns, *[c for c in _ADDED if c not in frame.columns]])
         empty.attrs["metric"] = metric
         return empty
+    frame = with_part_columns(frame)
     missing = [c for c in ("experiment", METHOD) if c not in frame.columns]
     if missing:
-        raise ValueError(f"frame lacks the columns {missing}: pass the records of load_results()")
+        raise ValueError(f"frame lacks the columns {missing}: pass the records of load_results() "
+                         "(config.embedding.method or config.encoding.method)")
     if metric is not None and metric not in frame.columns:
         raise ValueError(f"metric {metric!r} is not a column of the frame; accuracy columns present: "
                          f"{[c for c in frame.columns if c.startswith(('test.', 'validation.'))]}")
