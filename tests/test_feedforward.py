@@ -142,7 +142,7 @@ def test_predictions_use_the_whole_history_and_do_not_depend_on_chunking(monkeyp
     users = torch.tensor([3, 1, 2, 0, 9])
     rows = [sorted(set(train.item_ids[train.user_ids == u].tolist())) for u in users.tolist()]
     with torch.no_grad():
-        expected = model._net.eval().score(Bags.from_lists(rows))
+        expected = model.network.eval().score(Bags.from_lists(rows))
     assert torch.allclose(model.predict_scores(users), expected, atol=1e-5)
     monkeypatch.setattr(feedforward, "_PREDICT_CHUNK", 2)
     assert torch.allclose(model.predict_scores(users), expected, atol=1e-5)
@@ -165,7 +165,7 @@ def test_sparse_optimizer_and_adam_sparse_refusal_for_dense_codes():
     train = _small()
     model = FeedForwardModel("bloom", encoding_params={"m": 40}, hidden=(8,))
     assert np.isfinite(model.fit(train, epochs=1, optimizer="adam-sparse").losses).all()
-    assert model._net.input_layer.sparse
+    assert model.network.input_layer.sparse
     with pytest.raises(ValueError, match="adam-sparse.*'pmi' feeds dense"):
         FeedForwardModel("pmi", encoding_params={"m": 10}).fit(train, epochs=1, optimizer="adam-sparse")
 

@@ -298,7 +298,7 @@ def test_adam_sparse_leaves_unseen_rows_untouched():
         torch.manual_seed(0)
         initial = BilinearNet(3, 4, 4).user_embeddings.weight.detach().clone()
     model.fit(train, epochs=3, batch_size=2, optimizer="adam-sparse", seed=0)
-    learned = model._net.user_embeddings.weight.detach()
+    learned = model.network.user_embeddings.weight.detach()
     torch.testing.assert_close(learned[2], initial[2], rtol=0, atol=0)
     assert not torch.equal(learned[0], initial[0])
 

@@ -386,13 +386,14 @@ def test_report_is_deterministic_and_prunes_stale_outputs(results: Path, report:
 
 
 def test_report_of_a_subset_from_results_only(results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bloombench.experiments.data as data
     import bloombench.experiments.store as store
     import bloombench.experiments.trial as trial
 
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("the report must not train or read the machine")
 
-    for module, name in ((trial, "run_trial"), (trial, "_split"), (store, "environment"), (store, "_cpu_model")):
+    for module, name in ((trial, "run_trial"), (data, "_split"), (store, "environment"), (store, "_cpu_model")):
         monkeypatch.setattr(module, name, forbidden)
     subset = tmp_path / "results"
     (subset / "speed").mkdir(parents=True)

@@ -71,12 +71,13 @@ def test_the_four_experiments_of_the_issue_are_shipped_with_their_protocols() ->
     assert families == set(available_hashes())
     assert all(t.config["evaluation"]["diagnostics"] for t in hashes.final_trials())
     paper = load_spec("paper")
-    ratios = {t.config["embedding"].get("params", {}).get("compression_ratio") for t in paper.final_trials()}
+    ratios = {t.config["encoding"].get("params", {}).get("compression_ratio") for t in paper.final_trials()}
     assert min(ratios - {None}) == 0.02 and max(ratios - {None}) == 1.0
-    methods = {t.config["embedding"]["method"] for t in paper.final_trials()}
+    methods = {t.config["encoding"]["method"] for t in paper.final_trials()}
     assert {"identity", "bloom", "hashing_trick", "ecoc", "pmi", "cca", "cbe"} <= methods
-    assert {t.config["embedding"]["params"].get("num_hashes") for t in paper.final_trials()
-            if t.config["embedding"]["method"] == "bloom"} == {2, 3, 4}
+    assert {t.config["encoding"]["params"].get("num_hashes") for t in paper.final_trials()
+            if t.config["encoding"]["method"] == "bloom"} == {2, 3, 4}
+    assert all("embedding" not in t.config for t in paper.final_trials())
     speed = load_spec("speed")
     assert speed.max_concurrent == 1 and speed.contexts["dataset.table_rows"] == [10_000, 100_000, 1_000_000, 5_000_000]
 

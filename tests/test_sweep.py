@@ -124,9 +124,7 @@ def test_a_dataset_list_takes_the_first_usable_entry() -> None:
     implicit = parse_spec(text)
     assert choose_dataset(implicit, str(SHARED_DATA)) == "movielens-1m"
     # A sequence model needs timestamps; the shared ML-1M copy has none, so ML-100K is used.
-    sequence = parse_spec(text.replace("model = { embedding_dim = 8 }",
-                                       'model = { kind = "sequence", embedding_dim = 8 }\n'
-                                       'embedding = { tables = "items" }'))
+    sequence = parse_spec(text.replace("model = { embedding_dim = 8 }", 'model = { kind = "sequence", embedding_dim = 8 }'))
     assert choose_dataset(sequence, str(SHARED_DATA)) == "movielens-100k"
     assert choose_dataset(sequence, os.devnull + "-absent") == "movielens-100k"  # nothing present: the last
 

@@ -193,8 +193,7 @@ class ExperimentSpec:
         _set_path(config, "training.seed", seed)
         # Hashed layers take the seed's hash functions; the paper's encodings keep theirs fixed
         # (data-dependent ones are fitted once per split and reused across seeds).
-        embedding = resolve_config({"model": {"kind": model_kind(config)}}).get("embedding")
-        if embedding is not None and _takes_hash_seed(config.get("embedding", {}).get("method", embedding["method"])):
+        if _takes_hash_seed(config):
             _set_path(config, "embedding.params.seed", seed)
         return config
 
@@ -286,11 +285,20 @@ def _group_name(variant: Variant, point: Mapping[str, Any]) -> str:
     return f"{variant.label} ({settings})" if settings else variant.label
 
 
-def _takes_hash_seed(method: str) -> bool:
-    """Whether a layer method draws hash functions from its ``seed`` (the method declares it)."""
+def _takes_hash_seed(config: Mapping[str, Any]) -> bool:
+    """Whether the trial's embedding layer draws hash functions from its ``seed`` (the method declares it).
+
+    False where the config cannot tell (an unknown model kind or method): validation then names the error.
+    """
     from bloombench.layers import get_method
 
-    return get_method(method).hashed
+    try:
+        embedding = resolve_config({"model": {"kind": model_kind(config)}}).get("embedding")
+        if embedding is None:
+            return False
+        return get_method(config.get("embedding", {}).get("method", embedding["method"])).hashed
+    except (TypeError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------- parsing
