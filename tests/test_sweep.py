@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bloombench.cli import main
-from bloombench.experiments import ResultStore, load_results
 from bloombench.experiments.executors import DaskExecutor, SequentialExecutor
 from bloombench.experiments.spec import parse_spec
 from bloombench.experiments.sweep import choose_dataset, run_experiment
+from bloombench.results import ResultStore, load_results
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

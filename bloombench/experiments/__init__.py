@@ -1,6 +1,9 @@
-"""Experiments: trial configs, the trial runner, the result store and the reproduce profiles."""
+"""Experiments: trial configs, the trial runner, its environment probe and the reproduce profiles.
 
-from bloombench.experiments.store import ResultStore, environment, load_results
+The result store and the record schema are :mod:`bloombench.results` (torch-free, shared with the report).
+"""
+
+from bloombench.experiments.environment import environment
 from bloombench.experiments.trial import DEFAULTS, config_hash, resolve_config, run_trial
 
-__all__ = ["DEFAULTS", "ResultStore", "config_hash", "environment", "load_results", "resolve_config", "run_trial"]
+__all__ = ["DEFAULTS", "config_hash", "environment", "resolve_config", "run_trial"]

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 
 from bloombench.experiments.executors import Executor, SequentialExecutor, Task
 from bloombench.experiments.spec import ExperimentSpec, TrialSpec
-from bloombench.experiments.store import ResultStore
 from bloombench.experiments.trial import execute_trial, lost_trial_record
 from bloombench.files import atomic_write
+from bloombench.results import OK, STATUS, ResultStore
 
 __all__ = ["SweepOutcome", "choose_dataset", "run_experiment"]
 
@@ -118,7 +118,7 @@ def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Execut
             store.append(record)
             written.add(task.key)
             outcome.ran += 1
-            outcome.failed += record.get("status") != "ok"
+            outcome.failed += record.get(STATUS) != OK
             bar.update(1)
 
 

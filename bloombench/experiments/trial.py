@@ -54,7 +54,7 @@ from bloombench.data import (
     user_split,
 )
 from bloombench.evaluation import evaluate_ranking, evaluate_sequence_ranking, rmse_score
-from bloombench.experiments.store import environment, now
+from bloombench.experiments.environment import environment
 from bloombench.layers import collision_diagnostics, embedding_factory
 from bloombench.models import (
     ExplicitFactorizationModel,
@@ -62,6 +62,7 @@ from bloombench.models import (
     ImplicitFactorizationModel,
     ImplicitSequenceModel,
 )
+from bloombench.results import now
 
 __all__ = ["DEFAULTS", "config_hash", "execute_trial", "identity_config", "lost_trial_record", "resolve_config",
            "run_trial"]
