@@ -101,7 +101,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_asv_pages(args: argparse.Namespace) -> int:
-    from bloombench.report.asv_pages import vendor_asv_assets
+    from bloombench.asv_pages import vendor_asv_assets
 
     try:
         rewrites = vendor_asv_assets(args.html, args.node_modules, manifest=args.manifest)
