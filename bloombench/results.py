@@ -9,6 +9,10 @@ Layout of ``<results_dir>/<experiment>/``
         One JSON object a line, one line per trial run, appended in the order the trials finished.
     ``trials.jsonl.torn``
         Fragments of torn last lines cut off before an append (kept for forensics, never read back).
+    ``driver.lock``, ``driver.lock.json``
+        The lock a sweep driver holds while it runs, and who holds it (pid, host, since when, command).
+    ``trials.jsonl.lock``
+        The short lock every append takes.
 
 The record
     Every record is a JSON object. The fields both sides rely on are named here: :data:`EXPERIMENT`,
@@ -20,11 +24,16 @@ The record
     the report as the dotted columns of :func:`load_results`.
 
 Writing (:meth:`ResultStore.append`)
-    Only the driver writes. Each record is serialised first and written with one ``write`` of one line,
+    Under a short file lock, each record is serialised first and written with one ``write`` of one line,
     then fsynced. If the file does not end with a newline (a line torn by a power loss), the fragment is
     first moved to ``trials.jsonl.torn`` with a warning, so it never fuses with the new line. If the write
     fails or is short (a full disk), the file is cut back to its size before the append and
-    :class:`StoreWriteError` (an ``OSError``) names the file and the bytes written and needed.
+    :class:`StoreWriteError` (an ``OSError``) names the file and the bytes written and needed. A sweep
+    driver holds :meth:`ResultStore.driver_lock` for its whole run: a second driver on the same experiment
+    refuses at once with :class:`StoreLockedError`, naming the holder. Both locks are ``flock`` locks on
+    descriptors that child processes started with spawn or exec do not inherit, so a lock dies with its
+    process: a driver killed with SIGKILL never blocks the next one. Lock files stay in place (removing a
+    ``flock``-ed file lets two processes lock two different files of one name).
 
 Reading (:meth:`ResultStore.records`, :func:`load_results`)
     A line that cannot be a record (not UTF-8, not valid JSON, or valid JSON that is not an object) is
@@ -35,10 +44,15 @@ Reading (:meth:`ResultStore.records`, :func:`load_results`)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
+import fcntl
 import json
 import os
+import socket
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,9 +61,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["BASELINE", "CONFIG", "ERROR", "EXPERIMENT", "FAILED", "FINAL", "OK", "PHASE", "PHASES", "SEARCH",
-           "SELECTED_FROM", "STATUS", "STATUSES", "TRIALS_FILE", "TRIAL_KEY", "VARIANT", "ResultStore", "StoreError",
-           "StoreWarning", "StoreWriteError", "load_results", "now"]
+from bloombench.files import atomic_write
+
+__all__ = ["APPEND_LOCK_TIMEOUT", "BASELINE", "CONFIG", "ERROR", "EXPERIMENT", "FAILED", "FINAL", "OK", "PHASE",
+           "PHASES", "SEARCH", "SELECTED_FROM", "STATUS", "STATUSES", "TRIALS_FILE", "TRIAL_KEY", "VARIANT",
+           "ResultStore", "StoreError", "StoreLockedError", "StoreWarning", "StoreWriteError", "load_results", "now"]
 
 # Record fields (see the module docstring).
 EXPERIMENT, VARIANT, PHASE, TRIAL_KEY = "experiment", "variant", "phase", "trial_key"
@@ -63,6 +79,10 @@ PHASES = (SEARCH, FINAL)
 
 TRIALS_FILE = "trials.jsonl"
 _TORN_SUFFIX = ".torn"
+_DRIVER_LOCK = "driver.lock"
+_HOLDER_SUFFIX = ".json"
+#: Seconds an append waits for another writer's append (each holds the lock for one write and fsync).
+APPEND_LOCK_TIMEOUT = 60.0
 _BLOCK = 1 << 16
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
                type(None): "null"}
@@ -70,6 +90,20 @@ _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a num
 
 class StoreError(RuntimeError):
     """A problem of the result store, told in one line (what happened, to which file, what to do)."""
+
+
+class StoreLockedError(StoreError):
+    """Another driver runs the experiment (or another writer kept the append lock too long).
+
+    Attributes
+    ----------
+    holder : dict
+        What the holder wrote about itself (``pid``, ``host``, ``since``, ``command``); empty when unknown.
+    """
+
+    def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder or {}
 
 
 class StoreWriteError(OSError, StoreError):
@@ -166,16 +200,30 @@ class ResultStore:
         ------
         StoreWriteError
             The write failed or was short (the file is cut back to its size before the append).
+        StoreLockedError
+            Another writer held the append lock for :data:`APPEND_LOCK_TIMEOUT` seconds.
         """
         data = (json.dumps(record, sort_keys=True, default=_jsonable) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # O_APPEND: the write lands at the end even if the file grew meanwhile.
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        with self._append_lock():
+            # O_APPEND: the write lands at the end even if a writer that ignores the lock grew the file.
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = self._cut_torn_tail(fd)
+                self._write_or_undo(fd, data, size)
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def _append_lock(self) -> Iterator[None]:
+        fd = _flock(self.path.with_name(self.path.name + ".lock"), APPEND_LOCK_TIMEOUT)
+        if fd is None:
+            raise StoreLockedError(f"{self.path}: another process kept the append lock for "
+                                   f"{APPEND_LOCK_TIMEOUT:.0f} s; is a writer stuck?")
         try:
-            size = self._cut_torn_tail(fd)
-            self._write_or_undo(fd, data, size)
+            yield
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock
 
     def _cut_torn_tail(self, fd: int) -> int:
         """Move a last line without its newline to :attr:`torn_path`; the size of the complete lines."""
@@ -220,6 +268,72 @@ class ResultStore:
                        "moved aside by the next append")
         raise StoreWriteError(code, f"record not stored in {self.path}: {problem}, {written} of {len(data)} "
                                     f"bytes written; the file is {outcome}") from cause
+
+    @contextlib.contextmanager
+    def driver_lock(self) -> Iterator[None]:
+        """Hold the experiment's driver lock (non-blocking) while the block runs.
+
+        Raises
+        ------
+        StoreLockedError
+            At once, when another driver holds it: names its pid, host and start, and what to do.
+        """
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        info = folder / (_DRIVER_LOCK + _HOLDER_SUFFIX)
+        fd = _flock(folder / _DRIVER_LOCK, timeout=0.0)
+        if fd is None:
+            holder = _read_holder(info)
+            raise StoreLockedError(_locked_message(folder, holder), holder)
+        try:
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now(), "command": sys.argv}
+            atomic_write(info, (json.dumps(holder) + "\n").encode("utf-8"))
+            yield
+        finally:
+            info.unlink(missing_ok=True)  # before the release: a new holder's info is never removed
+            os.close(fd)
+
+
+def _flock(path: Path, timeout: float) -> int | None:
+    """A descriptor holding an exclusive ``flock`` on ``path`` (closing it releases the lock), or None when
+    another holder kept it for ``timeout`` seconds (0: one attempt).
+
+    ``os.open`` descriptors are not inheritable, so a spawned or exec-ed child never keeps the lock alive.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.01)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_holder(info: Path) -> dict[str, Any]:
+    try:
+        holder = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # written just now, or removed just now
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _locked_message(folder: Path, holder: dict[str, Any]) -> str:
+    if not holder:
+        return (f"{folder} is in use by another bloombench driver (holder unknown: it is starting or "
+                "stopping); wait for it to finish, then rerun")
+    pid, host = holder.get("pid"), holder.get("host")
+    where = "" if host == socket.gethostname() else f" on {host}"
+    return (f"{folder} is in use by another bloombench driver (pid {pid} on {host}, since {holder.get('since')}); "
+            f"wait for it to finish or stop it (kill {pid}{where}), then rerun: it resumes where that driver stopped")
+
 
 def load_results(results_dir: str | os.PathLike[str], experiment: str | None = None) -> pd.DataFrame:
     """All records of one experiment (or of every experiment) as a flat DataFrame.

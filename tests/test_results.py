@@ -1,17 +1,21 @@
-"""The result store: whole lines or nothing, torn and bad lines, a full disk, and no torch.
+"""The result store: whole lines or nothing, torn and bad lines, a full disk, the locks, and no torch.
 
 The store's promise is that a record is never lost, duplicated or invented: a torn last line is moved
 aside before the next append instead of fusing with it, a failed write leaves the file as it was, a
-line that is not a record is skipped with a warning naming ``file:line`` (its trial reruns).
+line that is not a record is skipped with a warning naming ``file:line`` (its trial reruns), and
+writers are serialised by file locks. Two drivers in real processes are tested in ``test_sweep.py``.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import pytest
 
 import bloombench.results as results
 from bloombench.report import build_report
-from bloombench.results import ResultStore, StoreWarning, StoreWriteError, load_results
+from bloombench.results import ResultStore, StoreLockedError, StoreWarning, StoreWriteError, load_results
 
 
 def record(key: str, status: str = "ok") -> dict:
@@ -127,3 +131,42 @@ def test_lines_that_are_not_records_are_skipped_naming_file_line_and_why(tmp_pat
     with pytest.warns(StoreWarning):
         html = build_report(tmp_path, tmp_path / "report").read_text(encoding="utf-8")
     assert "3 trial records" in html and "(3 final, 0 search, 0 failed)" in html
+
+
+def test_an_append_waits_for_another_writers_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ResultStore(tmp_path, "exp")
+    store.append(record("a"))
+    lock = store.path.with_name("trials.jsonl.lock")
+    other = os.open(lock, os.O_RDWR)  # another writer, mid-append (flock: per open file, so threads contend)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        appending = threading.Thread(target=store.append, args=(record("b"),))
+        appending.start()
+        time.sleep(0.5)
+        assert keys(store) == ["a"] and appending.is_alive()  # it waits for the lock
+        fcntl.flock(other, fcntl.LOCK_UN)
+        appending.join(timeout=30)
+        assert keys(store) == ["a", "b"]
+        fcntl.flock(other, fcntl.LOCK_EX)  # a writer that never lets go: the append gives up and says why
+        monkeypatch.setattr(results, "APPEND_LOCK_TIMEOUT", 0.2)
+        with pytest.raises(StoreLockedError, match=r"another process kept the append lock for 0 s"):
+            store.append(record("c"))
+    finally:
+        os.close(other)
+    assert keys(store) == ["a", "b"]
+
+
+def test_the_driver_lock_refuses_a_second_driver_naming_the_holder(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, "exp")
+    info = tmp_path / "exp" / "driver.lock.json"
+    with store.driver_lock():
+        holder = json.loads(info.read_text())
+        assert holder["pid"] == os.getpid() and holder["host"] and holder["since"]
+        with pytest.raises(StoreLockedError, match=rf"exp is in use by another bloombench driver \(pid {os.getpid()} "
+                                                   rf"on .*, since .*\); wait for it to finish or stop it") as caught:
+            with ResultStore(tmp_path, "exp").driver_lock():
+                pytest.fail("a second driver got the lock")
+        assert caught.value.holder == holder and "\n" not in str(caught.value)
+    assert not info.exists()
+    with store.driver_lock():  # released: the next driver gets it
+        pass
