@@ -88,7 +88,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_asv_pages(args: argparse.Namespace) -> int:
-    from bloombench.report.asv_pages import vendor_asv_assets
+    from bloombench.asv_pages import vendor_asv_assets
 
     rewrites = vendor_asv_assets(args.html, args.node_modules, manifest=args.manifest)
     pages = sorted({str(rewrite.page) for rewrite in rewrites})
@@ -199,8 +199,10 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
 def _error_line(error: BaseException) -> str:
     """One line for an error: what is wrong (the library's message names the argument and what is allowed);
     the exception's type too where it is not a plain bad-input error."""
+    from bloombench.results import StoreError
+
     text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, (ValueError, TypeError, LookupError, OSError)):
+    if isinstance(error, (ValueError, TypeError, LookupError, OSError, StoreError)):
         return text
     return f"{type(error).__name__}: {text}"
 

@@ -1,6 +1,6 @@
 """The published asv pages load nothing from the internet: CDN assets vendored from npm, checked in Chromium.
 
-``bloombench.report.asv_pages`` rewrites ``asv publish``'s remote ``<script>``/``<link>`` tags to copies
+``bloombench.asv_pages`` rewrites ``asv publish``'s remote ``<script>``/``<link>`` tags to copies
 under ``reports/asv/vendor/``. Unit tests run it on a made-up page and package folder; the committed pages
 are checked statically; then they are served over HTTP (asv fetches its JSON with XHR, which Chromium
 refuses on file://) and opened in headless Chromium with every request elsewhere aborted and recorded.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_report_browser import CHROMIUM_FLAGS, browser  # noqa: F401 (the session fixture)
 
-from bloombench.report.asv_pages import (
+from bloombench.asv_pages import (
     asset_refs,
     load_manifest,
     missing_local_assets,

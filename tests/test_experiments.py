@@ -1,4 +1,4 @@
-"""Trial runner, result store (atomic append, resume) and the command line."""
+"""Trial runner (configs, records, failures) and the command line; the result store is tested in test_results.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from bloombench.cli import main
-from bloombench.experiments import ResultStore, config_hash, load_results, resolve_config, run_trial
+from bloombench.experiments import config_hash, resolve_config, run_trial
 from bloombench.experiments.config import default_config
 from bloombench.experiments.records import execute_trial
 from bloombench.experiments.spec import _trial_key
+from bloombench.results import ResultStore, load_results
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SYNTHETIC = {"name": "synthetic",
@@ -127,21 +128,6 @@ def test_run_trial_is_reproducible_for_a_seed() -> None:
     a, b = run_trial(tiny(seed=1)), run_trial(tiny(seed=1))
     assert a["loss"] == b["loss"] and a["test"] == b["test"]
     assert run_trial(tiny(seed=2))["loss"] != a["loss"]
-
-
-def test_store_appends_whole_lines_and_skips_a_torn_tail(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path, "exp")
-    store.append({"trial_key": "a", "status": "ok", "x": 1})
-    store.append({"trial_key": "b", "status": "failed"})
-    with store.path.open("a") as handle:
-        handle.write('{"trial_key": "c", "sta')  # a crash in the middle of a write
-    with pytest.warns(UserWarning, match="incomplete last line"):
-        records = list(store.records())
-    assert [r["trial_key"] for r in records] == ["a", "b"]
-    with pytest.warns(UserWarning):
-        assert store.completed() == {"a"}
-    with pytest.raises(ValueError, match="experiment must be a plain directory name"):
-        ResultStore(tmp_path, "../escape")
 
 
 def _task(config: dict, key: str = "k") -> dict:

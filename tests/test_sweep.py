@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bloombench.cli import main
-from bloombench.experiments import ResultStore, load_results
 from bloombench.experiments.executors import DaskExecutor, SequentialExecutor
 from bloombench.experiments.spec import parse_spec
 from bloombench.experiments.sweep import choose_dataset, run_experiment
+from bloombench.results import ResultStore, load_results
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -80,13 +80,18 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> No
     assert (again.ran, again.failed, again.skipped) == (3, 3, 3)
 
 
-def test_killing_the_driver_mid_sweep_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def driver_command(tmp_path: Path, spec: str = SPEC) -> tuple[list[str], Path]:
+    """``bloombench run`` of ``spec`` into ``tmp_path/results`` (no progress bars), and its trials file."""
     spec_file = tmp_path / "tiny.toml"
-    spec_file.write_text(SPEC, encoding="utf-8")
+    spec_file.write_text(spec, encoding="utf-8")
     results = tmp_path / "results"
-    trials = results / "tiny" / "trials.jsonl"
     command = [sys.executable, "-m", "bloombench.cli", "run", str(spec_file), "--results-dir", str(results),
                "--no-progress"]
+    return command, results / "tiny" / "trials.jsonl"
+
+
+def test_killing_the_driver_mid_sweep_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    command, trials = driver_command(tmp_path)
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -102,9 +107,39 @@ def test_killing_the_driver_mid_sweep_loses_and_duplicates_nothing(tmp_path: Pat
             driver.kill()
     written = trials.read_text().count("\n")
     assert 4 <= written < 9
+    # The killed driver's lock died with it; only its note of who held it is left, and it blocks nothing.
+    holder = trials.with_name("driver.lock.json")
+    assert json.loads(holder.read_text())["pid"] == driver.pid
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{written} already recorded, {9 - written} run now" in rerun.stdout
+    keys = [json.loads(line)["trial_key"] for line in trials.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 9
+    assert not holder.exists()
+
+
+def test_a_second_driver_on_the_same_results_refuses_at_once_naming_the_first(tmp_path: Path) -> None:
+    # Both start together; trials of 4 epochs keep the winner busy long after the other reaches the lock.
+    command, trials = driver_command(tmp_path, SPEC.replace("epochs = 2", "epochs = 4"))
+    drivers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while all(d.poll() is None for d in drivers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (loser,) = [d for d in drivers if d.poll() is not None]
+        (winner,) = [d for d in drivers if d is not loser]
+        assert winner.poll() is None, "the refused driver did not stop before the running one finished"
+        out, err = winner.communicate(timeout=300)
+    finally:
+        for driver in drivers:
+            if driver.poll() is None:
+                driver.kill()
+    refusal = loser.stderr.read()
+    assert loser.returncode != 0 and loser.stdout.read() == ""
+    assert f"is in use by another bloombench driver (pid {winner.pid} on " in refusal, refusal
+    assert f"wait for it to finish or stop it (kill {winner.pid})" in refusal
+    assert winner.returncode == 0, err
+    assert "9 trials, 0 already recorded, 9 run now, 0 failed" in out
     keys = [json.loads(line)["trial_key"] for line in trials.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 9
 

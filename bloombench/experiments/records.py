@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bloombench.experiments.config import resolve_config
-from bloombench.experiments.store import environment, now
+from bloombench.experiments.environment import environment
 from bloombench.experiments.trial import run_trial
+from bloombench.results import FAILED, OK, now
 
 __all__ = ["execute_trial", "lost_trial_record"]
 
@@ -38,7 +39,7 @@ def _failure(task: Mapping[str, Any], error: BaseException, trace: str) -> dict[
         config = resolve_config(task["config"])
     except (TypeError, ValueError):
         config = task["config"]
-    return {"status": "failed", "error": f"{type(error).__name__}: {error}", "traceback": trace,
+    return {"status": FAILED, "error": f"{type(error).__name__}: {error}", "traceback": trace,
             "config": config}
 
 
@@ -76,7 +77,7 @@ def execute_trial(task: Mapping[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         record.update(run_trial(task["config"]))
-        record["status"] = "ok"
+        record["status"] = OK
     except Exception as error:  # recorded (MemoryError and CUDA OOM included); the sweep goes on
         record.update(_failure(task, error, traceback.format_exc(limit=8)))
     record.update(

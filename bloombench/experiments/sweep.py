@@ -1,12 +1,15 @@
 """Run an experiment spec: search trials, selection, final trials — resumable, on any executor.
 
-The driver is the only writer of ``results/<experiment>/trials.jsonl``: executors (in-process, local
-processes, a Dask cluster) run :func:`~bloombench.experiments.records.execute_trial` and hand the records
-back; the driver appends each one atomically as it arrives. Trials already recorded ``ok`` are skipped,
-so rerunning after the driver was killed resumes where it stopped, and a record is never written twice
-in one run even if an executor reports a task twice. A failed trial is recorded ``failed`` and the sweep
-goes on; a rerun tries it again. So does a trial whose worker process keeps dying (out of memory, killed):
-the executor reruns it on a fresh worker a few times, then the driver records it ``failed``.
+The driver is the only writer of ``results/<experiment>/trials.jsonl`` (:mod:`bloombench.results`):
+executors (in-process, local processes, a Dask cluster) run :func:`~bloombench.experiments.records.execute_trial`
+and hand the records back; the driver appends each one atomically as it arrives. It holds the experiment's
+driver lock for the whole run, so a second driver on the same results folder refuses at once
+(:class:`~bloombench.results.StoreLockedError`, naming the holder) instead of running every trial again.
+Trials already recorded ``ok`` are skipped, so rerunning after the driver was killed resumes where it
+stopped, and a record is never written twice in one run even if an executor reports a task twice. A
+failed trial is recorded ``failed`` and the sweep goes on; a rerun tries it again. So does a trial whose
+worker process keeps dying (out of memory, killed): the executor reruns it on a fresh worker a few times,
+then the driver records it ``failed``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from tqdm.auto import tqdm
 
 from bloombench.experiments.executors import Executor, SequentialExecutor, Task
 from bloombench.experiments.spec import ExperimentSpec, TrialSpec
-from bloombench.experiments.store import ResultStore
 from bloombench.experiments.records import execute_trial, lost_trial_record
 from bloombench.files import atomic_write
+from bloombench.results import OK, STATUS, ResultStore
 
 __all__ = ["SweepOutcome", "choose_dataset", "run_experiment"]
 
@@ -121,7 +124,7 @@ def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Execut
             store.append(record)
             written.add(task.key)
             outcome.ran += 1
-            outcome.failed += record.get("status") != "ok"
+            outcome.failed += record.get(STATUS) != OK
             bar.update(1)
 
 
@@ -147,21 +150,29 @@ def run_experiment(spec: ExperimentSpec, *, results_dir: str | os.PathLike[str] 
     Returns
     -------
     SweepOutcome
+
+    Raises
+    ------
+    bloombench.results.StoreLockedError
+        At once, when another driver runs the same experiment in the same results folder.
+    bloombench.results.StoreWriteError
+        When a record cannot be stored (disk full); the records stored before it stay, and a rerun resumes.
     """
     store = ResultStore(results_dir, spec.experiment)
-    _write_if_changed(store.path.parent / "spec.toml", _spec_text(spec))
-    data: Mapping[str, Any] = {"dataset.name": choose_dataset(spec, data_dir), "dataset.data_dir": data_dir}
-    outcome = SweepOutcome(spec.experiment)
-    own = executor is None
-    executor = executor or SequentialExecutor()
-    try:
-        _run_phase(store, spec.search_trials(data), executor, outcome, spec.max_concurrent,
-                   f"{spec.experiment} search", progress)
-        selected = spec.select(list(store.records()), data)
-        outcome.selected = {group: draw for group, (draw, _) in selected.items()}
-        _run_phase(store, spec.final_trials(selected, data), executor, outcome, spec.max_concurrent,
-                   spec.experiment, progress)
-    finally:
-        if own:
-            executor.close()
+    with store.driver_lock():  # a second driver refuses here, before it writes anything
+        _write_if_changed(store.path.parent / "spec.toml", _spec_text(spec))
+        data: Mapping[str, Any] = {"dataset.name": choose_dataset(spec, data_dir), "dataset.data_dir": data_dir}
+        outcome = SweepOutcome(spec.experiment)
+        own = executor is None
+        executor = executor or SequentialExecutor()
+        try:
+            _run_phase(store, spec.search_trials(data), executor, outcome, spec.max_concurrent,
+                       f"{spec.experiment} search", progress)
+            selected = spec.select(list(store.records()), data)
+            outcome.selected = {group: draw for group, (draw, _) in selected.items()}
+            _run_phase(store, spec.final_trials(selected, data), executor, outcome, spec.max_concurrent,
+                       spec.experiment, progress)
+        finally:
+            if own:
+                executor.close()
     return outcome

@@ -5,6 +5,7 @@
 modules behind it: :mod:`~bloombench.report.prepare` (records → analysis columns),
 :mod:`~bloombench.report.stats` (the one interval estimator), :mod:`~bloombench.report.tables`,
 :mod:`~bloombench.report.figures`, :mod:`~bloombench.report.provenance` and :mod:`~bloombench.report.html`.
+It reads records through :mod:`bloombench.results` only and never imports torch or the trial runner.
 """
 
 from bloombench.report.build import build_report

@@ -1,6 +1,6 @@
 """``build_report``: results files in, ``reports/index.html`` with its figures and tables out.
 
-Reads ``<results_dir>/<experiment>/trials.jsonl`` (through :func:`bloombench.experiments.load_results`)
+Reads ``<results_dir>/<experiment>/trials.jsonl`` (through :func:`bloombench.results.load_results`)
 and the spec files beside it, nothing else: it never trains and never inspects the machine it runs on
 (the machine and environment shown are those the records name). The same results give the same files:
 experiments, rows and legends are sorted, figures carry no timestamp, and output files a previous build
@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bloombench.experiments import load_results
 from bloombench.report.figures import render_figures
 from bloombench.report.html import TableView, anchor_ids, relative_href, render_page, table_view
-from bloombench.report.prepare import FINAL, SEARCH, phases, prepare
+from bloombench.report.prepare import phases, prepare
 from bloombench.report.provenance import (
     config_table,
     context_description,
@@ -39,6 +38,7 @@ from bloombench.report.tables import (
     speed_table,
     write_table,
 )
+from bloombench.results import FINAL, OK, SEARCH, STATUS, TRIALS_FILE, load_results
 
 __all__ = ["RESULT_TABLES", "build_report"]
 
@@ -119,16 +119,16 @@ def _section(results_dir: Path, experiment: str, anchor: str, out: Path, written
             tables.append(_table(table, name, title, note, tables_dir, out, anchor, written))
     search, failures = search_table(records), failures_table(records)
     phase = phases(records) if not records.empty else pd.Series(dtype=object)
-    status = records["status"] if "status" in records.columns else pd.Series("ok", index=records.index)
+    status = records[STATUS] if STATUS in records.columns else pd.Series(OK, index=records.index)
     specs = _specs(results_dir, experiment, out / "specs" / experiment, out, written)
     return {
         "name": experiment, "id": anchor,
         "description": spec_description([results_dir / experiment / s["name"] for s in specs]),
         "context": context_description(final) if not final.empty else "no successful final trial",
         "machine": machine_description(records),
-        "counts": {"final": int(((phase == FINAL) & (status == "ok")).sum()),
-                   "search": int(((phase == SEARCH) & (status == "ok")).sum()),
-                   "failed": int((status != "ok").sum())},
+        "counts": {"final": int(((phase == FINAL) & (status == OK)).sum()),
+                   "search": int(((phase == SEARCH) & (status == OK)).sum()),
+                   "failed": int((status != OK).sum())},
         "figures": figures, "tables": tables, "absent_tables": absent,
         "search": _table(search, "search", "Hyperparameter search", "Search trials (ok): the settings that vary, "
                          "the validation metric, and the configuration carried into the final trials.",
@@ -195,7 +195,7 @@ def build_report(results_dir: str | os.PathLike[str] = "results", out_dir: str |
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     asv_index = (Path(asv_html_dir) if asv_html_dir is not None else out / "asv") / "index.html"
-    experiments = sorted(p.parent.name for p in results.glob("*/trials.jsonl"))
+    experiments = sorted(p.parent.name for p in results.glob(f"*/{TRIALS_FILE}"))
     anchors = anchor_ids(experiments)
     written: set[Path] = set()
     sections = [_section(results, name, anchors[name], out, written) for name in experiments]

@@ -48,8 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "FINAL", "METRICS", "SEARCH", "SEED_COLUMNS", "VALIDATION_METRICS",
-           "accuracy_metric", "collision_frame", "higher_is_better", "method_labels", "phases", "prepare", "value_text",
+from bloombench.results import FINAL, OK, PHASE, SEARCH, STATUS
+
+__all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "METRICS", "SEED_COLUMNS", "VALIDATION_METRICS", "accuracy_metric",
+           "collision_frame", "higher_is_better", "method_labels", "phases", "prepare", "value_text",
            "with_part_columns"]
 
 #: The record's compressible part, from whichever section its model kind has (``config.embedding.*``: a layer
@@ -67,8 +69,6 @@ BYTES = "embedding_bytes"
 METRICS = ("test.mrr", "test.rmse", "validation.mrr", "validation.rmse")
 #: The columns a hyperparameter search selects on, in order of preference.
 VALIDATION_METRICS = ("validation.mrr", "validation.rmse")
-#: The two values of a record's ``phase``; a record without one is final.
-SEARCH, FINAL = "search", "final"
 # Error metrics: lower is better (every other metric: higher is better).
 _LOWER_IS_BETTER = ("rmse",)
 #: A compressed trial is divided by the baseline trial with the same values of these.
@@ -80,7 +80,7 @@ CONTEXT_COLUMNS = ("experiment", "config.dataset.name", "table_rows", "config.sp
 # Settings that size the table or draw its hashes: the x axis or the noise, never part of a label.
 _UNLABELLED = frozenset({"compression_ratio", "num_buckets", "seed"})
 _ALIASES = {"num_hashes": "k"}
-_ADDED = ["phase", "method_id", "method", "method_base", "hash", "compression", "table_rows", "accuracy", "context",
+_ADDED = [PHASE, "method_id", "method", "method_base", "hash", "compression", "table_rows", "accuracy", "context",
           "seed_key", "is_baseline", "accuracy_ratio", "time_ratio", "bytes_ratio", "baseline_seed_matched"]
 
 
@@ -121,10 +121,10 @@ def higher_is_better(metric: str) -> bool:
 
 
 def phases(frame: pd.DataFrame) -> pd.Series:
-    """Each record's ``phase``: :data:`SEARCH` or :data:`FINAL` (a missing phase reads as final)."""
-    if "phase" not in frame.columns:
+    """Each record's ``phase``: ``search`` or ``final`` (a missing phase reads as final)."""
+    if PHASE not in frame.columns:
         return pd.Series(FINAL, index=frame.index, dtype=object)
-    return frame["phase"].map(value_text).replace("", FINAL)
+    return frame[PHASE].map(value_text).replace("", FINAL)
 
 
 def with_part_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +212,7 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     Parameters
     ----------
     frame : DataFrame
-        Records as returned by :func:`bloombench.experiments.load_results`.
+        Records as returned by :func:`bloombench.results.load_results`.
     metric : str, optional
         Accuracy column; default :func:`accuracy_metric` of the frame. Stored in ``.attrs["metric"]``.
     phase : {"final", "search", None}, default "final"
@@ -239,13 +239,13 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     if metric is not None and metric not in frame.columns:
         raise ValueError(f"metric {metric!r} is not a column of the frame; accuracy columns present: "
                          f"{[c for c in frame.columns if c.startswith(('test.', 'validation.'))]}")
-    ok = frame["status"] == "ok" if "status" in frame.columns else pd.Series(True, index=frame.index)
+    ok = frame[STATUS] == OK if STATUS in frame.columns else pd.Series(True, index=frame.index)
     if phase is not None:
         ok &= phases(frame) == phase
     out = frame.loc[ok].copy()
     metric = metric or accuracy_metric(out)
 
-    out["phase"] = phases(out)
+    out[PHASE] = phases(out)
     out["method_id"] = out[METHOD].map(value_text)
     out["method"] = method_labels(out)
     out["method_base"] = method_labels(out, exclude=("hash",))

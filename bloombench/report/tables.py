@@ -2,7 +2,7 @@
 
 Means and ``ci_low``/``ci_high`` are over seeds with the 95% Student-t interval of
 :mod:`bloombench.report.stats` (the same numbers as the figures' error bars). Every function takes the
-records of :func:`bloombench.experiments.load_results` (one or several experiments) and returns an empty
+records of :func:`bloombench.results.load_results` (one or several experiments) and returns an empty
 DataFrame when the records hold nothing it can tabulate.
 """
 
@@ -16,8 +16,6 @@ import pandas as pd
 
 from bloombench.report.prepare import (
     BYTES,
-    FINAL,
-    SEARCH,
     SEED_COLUMNS,
     TIME,
     VALIDATION_METRICS,
@@ -29,6 +27,18 @@ from bloombench.report.prepare import (
     value_text,
 )
 from bloombench.report.stats import summarise
+from bloombench.results import (
+    ERROR,
+    EXPERIMENT,
+    FINAL,
+    OK,
+    PHASE,
+    SEARCH,
+    SELECTED_FROM,
+    STATUS,
+    TRIAL_KEY,
+    VARIANT,
+)
 
 __all__ = ["accuracy_table", "collision_table", "failures_table", "hash_table", "search_table", "speed_table",
            "write_table"]
@@ -55,7 +65,7 @@ def accuracy_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFra
     Parameters
     ----------
     frame : DataFrame
-        Records of :func:`bloombench.experiments.load_results`.
+        Records of :func:`bloombench.results.load_results`.
     metric : str, optional
         Accuracy column (default: ``test.mrr``, else ``test.rmse``).
 
@@ -163,20 +173,20 @@ def search_table(frame: pd.DataFrame) -> pd.DataFrame:
         validation metric, ``selected`` (bool) and ``selected_by``; rows best first. Empty when the
         records hold no ``ok`` search trial.
     """
-    if frame.empty or "status" not in frame.columns:
+    if frame.empty or STATUS not in frame.columns:
         return pd.DataFrame()
     phase = phases(frame)
-    search = frame[(phase == SEARCH) & (frame["status"] == "ok")]
+    search = frame[(phase == SEARCH) & (frame[STATUS] == OK)]
     metric = accuracy_metric(search, VALIDATION_METRICS)
     if search.empty or metric is None:
         return pd.DataFrame()
-    final = frame[(phase == FINAL) & (frame["status"] == "ok")]
+    final = frame[(phase == FINAL) & (frame[STATUS] == OK)]
     settings = [c for c in sorted(search.columns)
                 if c.startswith("config.") and search[c].map(value_text).nunique() > 1]
     matching = [c for c in settings if c not in SEED_COLUMNS]
     values = pd.to_numeric(search[metric], errors="coerce").astype(float)
-    named = set(final["selected_from"].map(value_text)) - {""} if "selected_from" in final.columns else set()
-    selected = search["trial_key"].map(value_text).isin(named) if "trial_key" in search.columns else None
+    named = set(final[SELECTED_FROM].map(value_text)) - {""} if SELECTED_FROM in final.columns else set()
+    selected = search[TRIAL_KEY].map(value_text).isin(named) if TRIAL_KEY in search.columns else None
     rule = "selected_from of the final trials"
     if selected is None or not selected.any():
         chosen = {tuple(row) for row in final.reindex(columns=matching).map(value_text).itertuples(index=False)}
@@ -185,24 +195,24 @@ def search_table(frame: pd.DataFrame) -> pd.DataFrame:
         rule = "final trials' settings"
     if not selected.any():
         selected, rule = _best(values, metric), f"best {metric}"
-    columns = [c for c in ("experiment", "variant", "trial_key") if c in search.columns]
+    columns = [c for c in (EXPERIMENT, VARIANT, TRIAL_KEY) if c in search.columns]
     table = search[columns].map(value_text)
     for column in settings:
         table[column.removeprefix("config.")] = search[column].map(value_text)
     table[metric] = values
     table["selected"] = selected.to_numpy()
     table["selected_by"] = rule
-    order = [metric, "trial_key"] if "trial_key" in table.columns else [metric]
+    order = [metric, TRIAL_KEY] if TRIAL_KEY in table.columns else [metric]
     return table.sort_values(order, ascending=[not higher_is_better(metric), True][:len(order)],
                              kind="stable", na_position="last").reset_index(drop=True)
 
 
 def failures_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The trials not recorded ``ok``: experiment, phase, variant, trial key, status and error, in file order."""
-    if frame.empty or "status" not in frame.columns:
+    if frame.empty or STATUS not in frame.columns:
         return pd.DataFrame()
-    failed = frame[frame["status"] != "ok"].assign(phase=phases(frame))
-    columns = [c for c in ("experiment", "phase", "variant", "trial_key", "status", "error") if c in failed.columns]
+    failed = frame[frame[STATUS] != OK].assign(**{PHASE: phases(frame)})
+    columns = [c for c in (EXPERIMENT, PHASE, VARIANT, TRIAL_KEY, STATUS, ERROR) if c in failed.columns]
     return failed[columns].map(value_text).reset_index(drop=True)
 
 
