@@ -219,6 +219,15 @@ class TestLocalFiles:
         with pytest.raises(ValueError, match="timestamps"):
             temporal_split(data)
 
+    def test_corrupt_gzip_names_the_file(self, tmp_path, no_network):
+        packed = bytearray(gzip.compress(b"1::1193::5\n" * 200))
+        packed[10:12] = b"\xff\xff"  # the first deflate block, past the valid header: zlib.error inside gzip
+        (tmp_path / "ml-1m").mkdir()
+        path = tmp_path / "ml-1m" / "ratings_no_timestamps.dat.gz"
+        path.write_bytes(bytes(packed))
+        with pytest.raises(ChecksumError, match=r"ratings_no_timestamps.dat.gz is not a valid gzip file"):
+            load_dataset("movielens-1m", data_dir=tmp_path)
+
     def test_zip_in_data_dir(self, tmp_path, monkeypatch, no_network):
         payload = _zip_bytes({"ml-100k/u.data": U_DATA, "ml-100k/README": b"x"})
         monkeypatch.setitem(datasets.KNOWN_HASHES, "ml-100k.zip", _md5(payload))

@@ -194,3 +194,12 @@ def test_a_dask_worker_killed_mid_sweep_loses_and_duplicates_nothing(
     # Trials that finished after the kill all ran on the surviving worker.
     (survivor,) = set(workers) - set(killed)
     assert {r["worker"]["pid"] for r in records[3:]} == {survivor}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CUDA present: the device exists")
+def test_a_missing_cuda_device_fails_the_sweep_once_before_any_trial(tmp_path: Path) -> None:
+    spec = parse_spec(SPEC.replace("training = { epochs = 2, batch_size = 512 }",
+                                   'training = { epochs = 2, batch_size = 512, device = "cuda" }'))
+    with pytest.raises(ValueError, match=r"tiny: device='cuda' requested, but CUDA is not available; no trial was run"):
+        run_experiment(spec, results_dir=tmp_path, progress=False)
+    assert not list(ResultStore(tmp_path, "tiny").records())

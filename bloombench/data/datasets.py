@@ -25,6 +25,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,7 +239,7 @@ def _read_local_file(data_dir: Path, local: _LocalFile) -> Interactions:
     raw = path.read_bytes()
     try:
         data = gzip.decompress(raw) if local.gzipped else raw
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # a bad header, a cut-off file, corrupt deflate data
         raise ChecksumError(
             f"{path} is not a valid gzip file ({exc}); delete or replace it"
         ) from None

@@ -100,6 +100,22 @@ def _spec_text(spec: ExperimentSpec) -> str:
     return f"{header}\n{spec.source.rstrip()}\n"
 
 
+def _check_devices(spec: ExperimentSpec, data: Mapping[str, Any]) -> None:
+    """Refuse, once and before any trial runs, a device of the spec that this machine lacks (CUDA), rather
+    than recording every trial as failed. ``"auto"`` resolves to what is there."""
+    from bloombench.experiments.config import resolve_config
+    from bloombench.models import resolve_device
+
+    every_group = {group: ({}, "") for group, *_ in spec._search_groups()}
+    trials = [*spec.search_trials(data), *spec.final_trials(every_group, data)]
+    for device in sorted({str(resolve_config(t.config)["training"]["device"]) for t in trials}):
+        try:
+            resolve_device(device)
+        except ValueError as error:
+            raise ValueError(f"{spec.experiment}: {error}; no trial was run (set training.device, e.g. "
+                             "'auto' or 'cpu', or run on a machine with CUDA)") from None
+
+
 def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Executor, outcome: SweepOutcome,
                max_concurrent: int | None, desc: str, progress: bool) -> None:
     done = store.completed()
@@ -162,6 +178,7 @@ def run_experiment(spec: ExperimentSpec, *, results_dir: str | os.PathLike[str] 
     with store.driver_lock():  # a second driver refuses here, before it writes anything
         _write_if_changed(store.path.parent / "spec.toml", _spec_text(spec))
         data: Mapping[str, Any] = {"dataset.name": choose_dataset(spec, data_dir), "dataset.data_dir": data_dir}
+        _check_devices(spec, data)
         outcome = SweepOutcome(spec.experiment)
         own = executor is None
         executor = executor or SequentialExecutor()

@@ -1,0 +1,51 @@
+"""One trial of every shipped spec's ``full`` profile runs here, shrunk to a tiny synthetic dataset and one
+epoch: the configuration paths the full reproduction takes (``device = "auto"``, ML-1M settings, windows,
+inflated tables) cannot break without a test failing."""
+
+from __future__ import annotations
+
+import pytest
+
+from bloombench.experiments.spec import _set_path, available_specs, load_spec
+from bloombench.experiments.trial import run_trial
+
+TINY_DATA = {"name": "synthetic", "synthetic": {"num_users": 300, "num_items": 400, "num_interactions": 8000,
+                                                "seed": 1}, "min_user": 1, "min_item": 1}
+WITH_FULL = [name for name in available_specs() if "full" in load_spec(name).available_profiles]
+
+
+def _shrunk(config: dict) -> dict:
+    for path, value in {**{f"dataset.{k}": v for k, v in TINY_DATA.items()}, "training.epochs": 1}.items():
+        _set_path(config, path, value)
+    rows = config["dataset"].get("table_rows")
+    if rows is not None:
+        _set_path(config, "dataset.table_rows", min(rows, 1000))  # the same path, a table that fits here
+    return config
+
+
+def _ratio(config: dict) -> float:
+    part = config.get("embedding") or config.get("encoding") or {}
+    return part.get("params", {}).get("compression_ratio", 1.0)
+
+
+def test_every_spec_ships_a_full_profile() -> None:
+    assert set(WITH_FULL) == set(available_specs())
+
+
+@pytest.mark.parametrize("name", WITH_FULL)
+def test_one_trial_of_each_variant_of_the_full_profile_runs(name: str) -> None:
+    spec = load_spec(name, ("full",))
+    first_draw = spec.search.draws()[0] if spec.search else {}
+    selected = {group: (first_draw, "search-key") for group, *_ in spec._search_groups()}
+    # Per variant, its largest compression ratio: the point whose table a tiny dataset can still size.
+    largest = {}
+    for trial in spec.final_trials(selected):
+        if trial.variant not in largest or _ratio(trial.config) > _ratio(largest[trial.variant].config):
+            largest[trial.variant] = trial
+    seen = set(largest)
+    for trial in largest.values():
+        record = run_trial(_shrunk(trial.config))
+        assert record["device"] in ("cpu", "cuda") and record["seconds_per_epoch"]
+        if record["config"]["evaluation"]["enabled"]:
+            assert 0 < (record["test"].get("mrr") or record["test"].get("rmse")) < 10
+    assert seen == {v.label for v in spec.variants}
