@@ -36,7 +36,7 @@ def test_every_spec_ships_a_full_profile() -> None:
 def test_one_trial_of_each_variant_of_the_full_profile_runs(name: str) -> None:
     spec = load_spec(name, ("full",))
     first_draw = spec.search.draws()[0] if spec.search else {}
-    selected = {group: (first_draw, "search-key") for group, *_ in spec._search_groups()}
+    selected = {trial.group: (first_draw, "search-key") for trial in spec.planned_trials()}
     # Per variant, its largest compression ratio: the point whose table a tiny dataset can still size.
     largest = {}
     for trial in spec.final_trials(selected):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from tqdm.auto import tqdm
+
 from bloombench.experiments.executors import Executor
 from bloombench.experiments.spec import load_spec
 from bloombench.experiments.sweep import run_experiment
@@ -49,13 +51,17 @@ def reproduce(profile: str = "quick", results_dir: str | os.PathLike[str] = "res
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    specs = [load_spec(name, (profile,)) for name in PROFILES[profile]]
     outcomes = []
-    for name in PROFILES[profile]:
-        spec = load_spec(name, (profile,))
-        outcome = run_experiment(spec, results_dir=results_dir, executor=executor, data_dir=data_dir,
-                                 progress=progress)
-        outcomes.append(outcome)
-        print(outcome.summary(), flush=True)
+    # One overall bar (experiment i of n, trials done of all, ETA); the summaries print above it.
+    total = sum(len({t.key for t in spec.planned_trials()}) for spec in specs)
+    with tqdm(total=total, unit="trial", disable=not progress, dynamic_ncols=True) as bar:
+        for number, spec in enumerate(specs, start=1):
+            bar.set_description(f"reproduce {profile} [{number}/{len(specs)} {spec.name}]")
+            outcome = run_experiment(spec, results_dir=results_dir, executor=executor, data_dir=data_dir,
+                                     progress=False, on_trial=bar.update)
+            outcomes.append(outcome)
+            tqdm.write(outcome.summary())
     if reports_dir is not None:
         from bloombench.report import build_report
 

@@ -258,6 +258,12 @@ class ExperimentSpec:
                 best[trial.group] = (score, trial)
         return {group: (dict(trial.draw or {}), trial.key) for group, (_, trial) in best.items()}
 
+    def planned_trials(self, data: Mapping[str, Any] | None = None) -> list[TrialSpec]:
+        """Every search trial, and every final trial as if each group had its winner (with no draw): what a
+        run will execute, for checks and progress before the search has picked anything."""
+        every_group = {group: ({}, "") for group, *_ in self._search_groups()}
+        return [*self.search_trials(data), *self.final_trials(every_group, data)]
+
     def final_trials(self, selected: Mapping[str, tuple[dict[str, Any], str]] | None = None,
                      data: Mapping[str, Any] | None = None) -> list[TrialSpec]:
         """Every variant × grid point × seed, with the selected hyperparameters of its group.

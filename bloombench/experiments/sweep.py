@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +100,25 @@ def _spec_text(spec: ExperimentSpec) -> str:
     return f"{header}\n{spec.source.rstrip()}\n"
 
 
+def _fetch_once(name: str, data_dir: str | None, progress: bool) -> None:
+    """Fetch a dataset the data directory lacks here, once, saying so, before trials in several workers
+    would each try (MovieLens 100K comes through pip: tens of seconds on a fresh machine)."""
+    from bloombench.data import available_datasets, load_dataset
+
+    rows = {row["name"]: row for row in available_datasets(data_dir)}
+    if name in rows and not rows[name]["present"]:
+        tqdm.write(f"fetching {name} into {rows[name]['location']} (first use; source: {rows[name]['source']}) ...")
+        load_dataset(name, data_dir=data_dir, progress=progress)
+        tqdm.write(f"fetched {name}")
+
+
 def _check_devices(spec: ExperimentSpec, data: Mapping[str, Any]) -> None:
     """Refuse, once and before any trial runs, a device of the spec that this machine lacks (CUDA), rather
     than recording every trial as failed. ``"auto"`` resolves to what is there."""
     from bloombench.experiments.config import resolve_config
     from bloombench.models import resolve_device
 
-    every_group = {group: ({}, "") for group, *_ in spec._search_groups()}
-    trials = [*spec.search_trials(data), *spec.final_trials(every_group, data)]
-    for device in sorted({str(resolve_config(t.config)["training"]["device"]) for t in trials}):
+    for device in sorted({str(resolve_config(t.config)["training"]["device"]) for t in spec.planned_trials(data)}):
         try:
             resolve_device(device)
         except ValueError as error:
@@ -117,7 +127,8 @@ def _check_devices(spec: ExperimentSpec, data: Mapping[str, Any]) -> None:
 
 
 def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Executor, outcome: SweepOutcome,
-               max_concurrent: int | None, desc: str, progress: bool) -> None:
+               max_concurrent: int | None, desc: str, progress: bool,
+               on_trial: Callable[[int], None] | None = None) -> None:
     done = store.completed()
     todo: dict[str, TrialSpec] = {}
     for trial in trials:
@@ -126,6 +137,8 @@ def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Execut
     unique = len({t.key for t in trials})
     outcome.planned += unique
     outcome.skipped += unique - len(todo)
+    if on_trial is not None and unique > len(todo):
+        on_trial(unique - len(todo))
     if not todo:
         return
     tasks = [Task(key=key, payload=trial.task()) for key, trial in todo.items()]
@@ -142,11 +155,13 @@ def _run_phase(store: ResultStore, trials: Sequence[TrialSpec], executor: Execut
             outcome.ran += 1
             outcome.failed += record.get(STATUS) != OK
             bar.update(1)
+            if on_trial is not None:
+                on_trial(1)
 
 
 def run_experiment(spec: ExperimentSpec, *, results_dir: str | os.PathLike[str] = "results",
                    executor: Executor | None = None, data_dir: str | None = None,
-                   progress: bool = True) -> SweepOutcome:
+                   progress: bool = True, on_trial: Callable[[int], None] | None = None) -> SweepOutcome:
     """Run every trial of ``spec`` not yet recorded ``ok`` and append the records to the result store.
 
     Parameters
@@ -162,6 +177,8 @@ def run_experiment(spec: ExperimentSpec, *, results_dir: str | os.PathLike[str] 
         Data directory (default ``$BLOOMBENCH_DATA`` or the cache). Not part of a trial's identity.
     progress : bool
         Show a progress bar per phase (done/total, ETA).
+    on_trial : callable, optional
+        ``on_trial(n)`` as ``n`` more trials are done (found recorded, or run now): an overall progress.
 
     Returns
     -------
@@ -179,16 +196,17 @@ def run_experiment(spec: ExperimentSpec, *, results_dir: str | os.PathLike[str] 
         _write_if_changed(store.path.parent / "spec.toml", _spec_text(spec))
         data: Mapping[str, Any] = {"dataset.name": choose_dataset(spec, data_dir), "dataset.data_dir": data_dir}
         _check_devices(spec, data)
+        _fetch_once(str(data["dataset.name"]), data_dir, progress)
         outcome = SweepOutcome(spec.experiment)
         own = executor is None
         executor = executor or SequentialExecutor()
         try:
             _run_phase(store, spec.search_trials(data), executor, outcome, spec.max_concurrent,
-                       f"{spec.experiment} search", progress)
+                       f"{spec.experiment} search", progress, on_trial)
             selected = spec.select(list(store.records()), data)
             outcome.selected = {group: draw for group, (draw, _) in selected.items()}
             _run_phase(store, spec.final_trials(selected, data), executor, outcome, spec.max_concurrent,
-                       spec.experiment, progress)
+                       spec.experiment, progress, on_trial)
         finally:
             if own:
                 executor.close()
