@@ -483,8 +483,8 @@ def test_bad_ids(name):
     ({"num_hashes": 0}, ValueError, r"num_hashes must be a positive int, got 0"),
     ({"num_buckets": 5, "num_hashes": 6}, ValueError, r"num_hashes must be in \[1, num_buckets=5\], got 6"),
     ({"hash": "nope"}, ValueError, r"hash must be one of \[.*'murmur3'.*got 'nope'"),
-    ({"seed": -1}, ValueError, r"seed must be in \[0, 4294967295\].*got -1"),
-    ({"seed": 2**32}, ValueError, r"seed must be in \[0, 4294967295\]"),
+    ({"seed": -1}, ValueError, r"seed must be an int in \[0, 4294967295\].*got -1"),
+    ({"seed": 2**32}, ValueError, r"seed must be an int in \[0, 4294967295\]"),
     ({"seed": 1.5}, TypeError, r"seed must be an int"),
     ({"mode": "max"}, ValueError, r"mode must be one of \['mean', 'sum'\], got 'max'"),
     ({"index": "lazy"}, ValueError, r"index must be one of \['table', 'on_the_fly'\], got 'lazy'"),
@@ -493,7 +493,7 @@ def test_bad_ids(name):
     ({"padding_row": 0}, ValueError, r"padding_row needs a padding_idx"),
     ({"padding_row": 0, "padding_idx": 0}, ValueError, r"padding_row .*needs mode='sum'"),
     ({"seeds": [1, 2]}, ValueError, r"seeds must be 4 distinct seeds"),
-    ({"init_seed": -2}, ValueError, r"init_seed must be in"),
+    ({"init_seed": -2}, ValueError, r"init_seed must be an int in"),
 ])
 def test_bloom_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
