@@ -585,3 +585,30 @@ def test_size_for_budget_errors():
         size_for_budget("bloom", N, 32, 10_000, compression_ratio=0.2)
     with pytest.raises(ValueError, match=r"budget_bytes must be a positive int"):
         size_for_budget("bloom", N, 32, 0)
+
+
+@pytest.mark.parametrize("name", ["bloom_sum_otf", "hashcofi"])
+def test_on_the_fly_hashing_is_not_revalidated_at_every_call(name, monkeypatch):
+    # The family, seeds and sizes are checked when the index is built; forward calls the unchecked kernels.
+    from bloombench.hashing import registry, torch_ops, validation
+
+    layer = build(name)
+    ids = rand_ids((64,))
+    expected = layer.hashed_indices(ids)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("hashing arguments re-checked on the hot path")
+
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    for module in (validation, torch_ops):
+        monkeypatch.setattr(module, "check_int", refuse)
+    torch.testing.assert_close(layer.hashed_indices(ids), expected, rtol=0, atol=0)
+
+
+def test_hash_index_reads_the_largest_id_from_the_family_key_width():
+    from bloombench.layers import HashIndex
+
+    assert HashIndex(None, 10, [1], "murmur3_int32", index="on_the_fly").max_id == 2**31 - 1
+    assert HashIndex(None, 10, [1], "xxh64", index="on_the_fly").max_id == 2**63 - 1
+    assert HashIndex(None, 10, [1, 1], "murmur3_int32", index="on_the_fly", key_stride=4,
+                     key_offsets=[0, 3]).max_id == (2**31 - 1 - 3) // 4
