@@ -612,3 +612,13 @@ def test_hash_index_reads_the_largest_id_from_the_family_key_width():
     assert HashIndex(None, 10, [1], "xxh64", index="on_the_fly").max_id == 2**63 - 1
     assert HashIndex(None, 10, [1, 1], "murmur3_int32", index="on_the_fly", key_stride=4,
                      key_offsets=[0, 3]).max_id == (2**31 - 1 - 3) // 4
+
+
+@pytest.mark.parametrize("name", HASHED)
+def test_layers_pickle_with_their_resolved_hash_family(name):
+    import pickle
+
+    layer = build(name)
+    ids = rand_ids((3, 5))
+    clone = pickle.loads(pickle.dumps(layer))
+    torch.testing.assert_close(clone(ids), layer(ids), rtol=0, atol=0)

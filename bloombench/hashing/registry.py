@@ -78,6 +78,11 @@ class HashFamily:
     torch_multi_fn: Callable[[torch.Tensor, list[int]], torch.Tensor] | None = None
     key_bytes: int = 8
 
+    def __reduce__(self) -> tuple[Callable[[str], HashFamily], tuple[str]]:
+        # Pickled (and deep-copied) by name: the kernels are closures, and a layer holding its resolved
+        # family must still pickle (torch.save of a whole model).
+        return get_hash, (self.name,)
+
     @property
     def max_key(self) -> int:
         """Largest key (id, or ``id * stride + offset``) the family encodes: ``2**(8 * key_bytes - 1) - 1``."""
