@@ -313,7 +313,7 @@ def test_registry_names_ratio_and_bad_arguments():
         BloomEncoding(D, 3, num_hashes=4)
     with pytest.raises(ValueError, match="num_shared must be an int in \\[0, num_hashes - 1 = 3\\]"):
         CBEEncoding(D, 30, num_hashes=4, num_shared=4)
-    with pytest.raises(ValueError, match="density must be in \\(0, 1\\)"):
+    with pytest.raises(ValueError, match="density must be a number in \\(0, 1\\)"):
         ECOCEncoding(D, 30, density=1.0)
     with pytest.raises(ValueError, match="similarity must be one of"):
         make_encoding("pmi", D, m=10, similarity="euclid")

@@ -215,10 +215,10 @@ def test_make_executor_picks_the_executor() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"workers": 0}, ValueError, r"workers must be an integer >= 1, got 0"),
-    ({"workers": True}, TypeError, r"workers must be an integer >= 1, got True \(bool\)"),
-    ({"workers": "2"}, TypeError, r"workers must be an integer >= 1, got '2' \(str\)"),
-    ({"dask_local": -1}, ValueError, r"dask_local must be an integer >= 1, got -1"),
+    ({"workers": 0}, ValueError, r"workers must be a positive int, got 0"),
+    ({"workers": True}, TypeError, r"workers must be a positive int, got True"),
+    ({"workers": "2"}, TypeError, r"workers must be a positive int, got '2'"),
+    ({"dask_local": -1}, ValueError, r"dask_local must be a positive int, got -1"),
     ({"workers": 2, "scheduler": "tcp://127.0.0.1:8786"}, ValueError,
      r"mutually exclusive .*got workers=2, scheduler='tcp://127.0.0.1:8786'"),
     ({"scheduler": "tcp://127.0.0.1:8786", "dask_local": 2}, ValueError,
@@ -237,11 +237,11 @@ def test_bad_tasks_and_limits_are_refused_before_anything_runs() -> None:
         executor.map_unordered(executor_tasks.square, squares(1) * 2)
     with pytest.raises(TypeError, match=r"tasks must hold Task objects, got \{'x': 1\}"):
         executor.map_unordered(executor_tasks.square, [{"x": 1}])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match=r"max_concurrent must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"max_concurrent must be a positive int, got 0"):
         executor.map_unordered(executor_tasks.square, squares(1), max_concurrent=0)
     with pytest.raises(ValueError, match=r"Task.key must be a non-empty string, got ''"):
         Task("", {})
     with pytest.raises(ValueError, match=r"give exactly one of address .* got address=None, local_workers=None"):
         DaskExecutor()
-    with pytest.raises(ValueError, match=r"allowed_failures must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"allowed_failures must be an int >= 0, got -1"):
         ProcessExecutor(2, allowed_failures=-1)

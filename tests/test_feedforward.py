@@ -186,13 +186,13 @@ def test_bad_arguments_are_refused():
     train = _small()
     with pytest.raises(ValueError, match="hidden must be a sequence"):
         FeedForwardModel(hidden=64)
-    with pytest.raises(ValueError, match=r"hidden\[1\] must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"hidden\[1\] must be a positive int, got 0"):
         FeedForwardModel(hidden=(8, 0))
     with pytest.raises(ValueError, match="activation must be one of"):
         FeedForwardModel(activation="swish")
-    with pytest.raises(ValueError, match=r"target_fraction must be in \(0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"target_fraction must be a number in \(0, 1\), got 1.0"):
         FeedForwardModel(target_fraction=1.0)
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\)"):
         FeedForwardModel(dropout=1.0)
     with pytest.raises(TypeError, match="encoding must be an Encoding or an encoding name"):
         FeedForwardModel(encoding=3)

@@ -17,7 +17,6 @@ import torch
 import xxhash
 from scipy import stats
 
-from bloombench import hashing
 from bloombench.hashing import (
     MAX_SEED,
     available_hashes,
@@ -33,6 +32,9 @@ from bloombench.hashing import (
     murmur3_32_multi,
     murmur3_32_torch,
 )
+from bloombench.hashing.families import _universal_coefficients
+from bloombench.hashing.murmur3 import _CHUNK
+from bloombench.hashing.torch_ops import _murmur3_32_torch_kernel
 
 EDGE_IDS = np.array([0, 1, -1, 7, 2**31 - 1, 2**31, -(2**31), 2**32, -(2**63), 2**63 - 1, 123456789],
                     dtype=np.int64)
@@ -85,7 +87,7 @@ def test_murmur3_int32_key_matches_mmh3_on_four_byte_keys(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_universal_is_carter_wegman_mod_mersenne_61(seed: int) -> None:
-    a, b = hashing._universal_coefficients(seed)
+    a, b = _universal_coefficients(seed)
     assert 1 <= a < P61 and 0 <= b < P61
     ids = np.concatenate([EDGE_IDS, np.random.default_rng(seed % 97).integers(-(2**63), 2**63 - 1, 500)])
     expected = [(a * ((int(i) % 2**64) % P61) + b) % P61 for i in ids]
@@ -122,7 +124,7 @@ def test_numpy_torch_kernel_and_mmh3_agree(key_bytes: int, seed: int) -> None:
     t = torch.from_numpy(ids)
     np.testing.assert_array_equal(murmur3_32(ids, seed, key_bytes=key_bytes), ref)
     # The device kernel (used on CUDA) is exercised on CPU here too, so it is tested without a GPU.
-    np.testing.assert_array_equal(hashing._murmur3_32_torch_kernel(t, [seed], key_bytes=key_bytes)[..., 0].numpy(), ref)
+    np.testing.assert_array_equal(_murmur3_32_torch_kernel(t, [seed], key_bytes=key_bytes)[..., 0].numpy(), ref)
     np.testing.assert_array_equal(murmur3_32_torch(t, seed, key_bytes=key_bytes).numpy(), ref)
 
 
@@ -135,7 +137,7 @@ def test_murmur3_keeps_shape_for_0d_to_3d_ids() -> None:
 
 
 def test_chunked_kernel_matches_across_chunk_boundaries() -> None:
-    ids = np.arange(3 * hashing._CHUNK + 17, dtype=np.int64) * 7919 - 10**9
+    ids = np.arange(3 * _CHUNK + 17, dtype=np.int64) * 7919 - 10**9
     whole = murmur3_32(ids, 5)
     pieces = np.concatenate([murmur3_32(ids[i:i + 1000], 5) for i in range(0, len(ids), 1000)])
     np.testing.assert_array_equal(whole, pieces)
@@ -250,7 +252,7 @@ def test_bad_input_is_refused_with_a_clear_message() -> None:
         hash_ids(np.array([1.0]), seed=0)
     with pytest.raises(TypeError, match="dtype bool"):
         hash_ids(np.array([True]), seed=0)
-    with pytest.raises(ValueError, match=r"seed must be in \[0, 4294967295\].*got -1"):
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 4294967295\].*got -1"):
         hash_ids([1], seed=-1)
     with pytest.raises(ValueError, match="got 4294967296"):
         hash_ids([1], seed=2**32)
@@ -293,7 +295,7 @@ def test_multi_seed_torch_kernel_equals_numpy_kernel() -> None:
     ids = np.concatenate([EDGE_IDS, np.random.default_rng(1).integers(-(2**63), 2**63 - 1, 3000)])
     seeds = [0, 1, MAX_SEED, 42]
     expected = murmur3_32_multi(ids, seeds).astype(np.int64)
-    got = hashing._murmur3_32_torch_kernel(torch.from_numpy(ids), seeds).numpy()
+    got = _murmur3_32_torch_kernel(torch.from_numpy(ids), seeds).numpy()
     np.testing.assert_array_equal(got, expected)
     for j, seed in enumerate(seeds):
         np.testing.assert_array_equal(expected[:, j], murmur3_32(ids, seed))
@@ -305,3 +307,34 @@ def test_farmhash64_equals_cityhash64_on_eight_byte_keys() -> None:
     # for two independent families agreeing.
     ids = np.arange(50_000)
     assert np.array_equal(hash_ids(ids, name="farmhash64", seed=7), hash_ids(ids, name="cityhash64", seed=7))
+
+
+def test_importing_hashing_does_not_import_torch() -> None:
+    # The command line lists hash names without loading torch; a torch name loads it on first use.
+    script = ("import sys, bloombench.hashing as h; assert 'torch' not in sys.modules, 'imported torch'; "
+              "h.available_hashes(); h.hash_ids([1, 2], seed=3); h.bucket_matrix([1], seeds=[1], num_buckets=5); "
+              "assert 'torch' not in sys.modules, 'numpy hashing imported torch'; "
+              "h.bucket_matrix_torch; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_key_width_is_declared_on_the_family() -> None:
+    assert get_hash("murmur3_int32").key_bytes == 4
+    assert get_hash("murmur3_int32").max_key == 2**31 - 1
+    assert {get_hash(name).key_bytes for name in available_hashes() if name != "murmur3_int32"} == {8}
+    assert get_hash("md5").max_key == 2**63 - 1
+
+
+@pytest.mark.parametrize(("name", "signed"), [("murmur3", False), ("murmur3_int32", True), ("xxh64", False),
+                                              ("multiplicative", False), ("random", False)])
+def test_unchecked_family_methods_equal_the_checked_functions(name: str, signed: bool) -> None:
+    ids = np.arange(2000, dtype=np.int64).reshape(40, 50)
+    seeds, m = derive_seeds(3, 3), 997
+    family = get_hash(name)
+    expected = bucket_matrix(ids, seeds=seeds, num_buckets=m, name=name, signed=signed, vocab_size=2000)
+    np.testing.assert_array_equal(family.bucket_matrix(ids, seeds, m, signed, 2000), expected)
+    got = family.bucket_matrix_torch(torch.from_numpy(ids), seeds, m, signed, 2000)
+    assert got.dtype == torch.int64
+    np.testing.assert_array_equal(got.numpy(), expected)
+    np.testing.assert_array_equal(family.hash_torch(torch.from_numpy(ids), 5, 2000).numpy().view(np.uint64),
+                                  hash_ids(ids, seed=5, name=name, vocab_size=2000))

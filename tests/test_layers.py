@@ -483,8 +483,8 @@ def test_bad_ids(name):
     ({"num_hashes": 0}, ValueError, r"num_hashes must be a positive int, got 0"),
     ({"num_buckets": 5, "num_hashes": 6}, ValueError, r"num_hashes must be in \[1, num_buckets=5\], got 6"),
     ({"hash": "nope"}, ValueError, r"hash must be one of \[.*'murmur3'.*got 'nope'"),
-    ({"seed": -1}, ValueError, r"seed must be in \[0, 4294967295\].*got -1"),
-    ({"seed": 2**32}, ValueError, r"seed must be in \[0, 4294967295\]"),
+    ({"seed": -1}, ValueError, r"seed must be an int in \[0, 4294967295\].*got -1"),
+    ({"seed": 2**32}, ValueError, r"seed must be an int in \[0, 4294967295\]"),
     ({"seed": 1.5}, TypeError, r"seed must be an int"),
     ({"mode": "max"}, ValueError, r"mode must be one of \['mean', 'sum'\], got 'max'"),
     ({"index": "lazy"}, ValueError, r"index must be one of \['table', 'on_the_fly'\], got 'lazy'"),
@@ -493,7 +493,7 @@ def test_bad_ids(name):
     ({"padding_row": 0}, ValueError, r"padding_row needs a padding_idx"),
     ({"padding_row": 0, "padding_idx": 0}, ValueError, r"padding_row .*needs mode='sum'"),
     ({"seeds": [1, 2]}, ValueError, r"seeds must be 4 distinct seeds"),
-    ({"init_seed": -2}, ValueError, r"init_seed must be in"),
+    ({"init_seed": -2}, ValueError, r"init_seed must be an int in"),
 ])
 def test_bloom_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -585,3 +585,40 @@ def test_size_for_budget_errors():
         size_for_budget("bloom", N, 32, 10_000, compression_ratio=0.2)
     with pytest.raises(ValueError, match=r"budget_bytes must be a positive int"):
         size_for_budget("bloom", N, 32, 0)
+
+
+@pytest.mark.parametrize("name", ["bloom_sum_otf", "hashcofi"])
+def test_on_the_fly_hashing_is_not_revalidated_at_every_call(name, monkeypatch):
+    # The family, seeds and sizes are checked when the index is built; forward calls the unchecked kernels.
+    from bloombench.hashing import registry, torch_ops, validation
+
+    layer = build(name)
+    ids = rand_ids((64,))
+    expected = layer.hashed_indices(ids)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("hashing arguments re-checked on the hot path")
+
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    for module in (validation, torch_ops):
+        monkeypatch.setattr(module, "check_int", refuse)
+    torch.testing.assert_close(layer.hashed_indices(ids), expected, rtol=0, atol=0)
+
+
+def test_hash_index_reads_the_largest_id_from_the_family_key_width():
+    from bloombench.layers import HashIndex
+
+    assert HashIndex(None, 10, [1], "murmur3_int32", index="on_the_fly").max_id == 2**31 - 1
+    assert HashIndex(None, 10, [1], "xxh64", index="on_the_fly").max_id == 2**63 - 1
+    assert HashIndex(None, 10, [1, 1], "murmur3_int32", index="on_the_fly", key_stride=4,
+                     key_offsets=[0, 3]).max_id == (2**31 - 1 - 3) // 4
+
+
+@pytest.mark.parametrize("name", HASHED)
+def test_layers_pickle_with_their_resolved_hash_family(name):
+    import pickle
+
+    layer = build(name)
+    ids = rand_ids((3, 5))
+    clone = pickle.loads(pickle.dumps(layer))
+    torch.testing.assert_close(clone(ids), layer(ids), rtol=0, atol=0)

@@ -362,7 +362,7 @@ def test_report_writes_figures_tables_and_a_page(report: Path, results: Path) ->
 def test_report_page_lists_failures_search_spec_and_escapes_record_text(report: Path) -> None:
     out = report.parent
     html = report.read_text(encoding="utf-8")
-    assert "ValueError: " in html and "compression_ratio" in html  # the failed trial's error
+    assert "ArgumentError: " in html and "compression_ratio" in html  # the failed trial's error
     assert 'id="exp-broken-failures"' in html and "no successful final trial" in html
     failures = pd.read_csv(out / "tables" / "broken" / "failures.csv")
     assert list(failures["variant"]) == ["bad"]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bloombench.checks import check_fraction, check_int
 from bloombench.data.interactions import Interactions
 
 __all__ = ["random_split", "user_split", "temporal_split", "leave_last_out"]
@@ -27,13 +28,6 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if any(not np.isfinite(f) or f < 0 for f in values) or abs(sum(values) - 1.0) > 1e-9:
         raise ValueError(f"fractions must be non-negative and sum to 1, got {fractions!r}")
     return values  # type: ignore[return-value]
-
-
-def _check_fraction(value: float, name: str) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value}")
-    return value
 
 
 def _cut(order: np.ndarray, fractions: tuple[float, float, float]) -> list[np.ndarray]:
@@ -97,8 +91,9 @@ def user_split(
 
     The fractions are shares of the users that have at least one interaction.
     """
-    test_fraction = _check_fraction(test_fraction, "test_fraction")
-    validation_fraction = _check_fraction(validation_fraction, "validation_fraction")
+    test_fraction = check_fraction("test_fraction", test_fraction, low_open=False, high_open=False)
+    validation_fraction = check_fraction("validation_fraction", validation_fraction, low_open=False,
+                                         high_open=False)
     if test_fraction + validation_fraction > 1.0 + 1e-9:
         raise ValueError(
             "test_fraction + validation_fraction must be <= 1, got "
@@ -138,8 +133,7 @@ def leave_last_out(interactions: Interactions, n: int = 1, *, validation: bool =
     Ties in time keep row order. Raises ``ValueError`` without timestamps.
     """
     _require_timestamps(interactions, "leave_last_out")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int("n", n)
     order = interactions.user_time_order()
     users_sorted = interactions.user_ids[order]
     _, starts, counts = np.unique(users_sorted, return_index=True, return_counts=True)

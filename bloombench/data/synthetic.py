@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from bloombench.checks import check_fraction, check_int, check_number
 from bloombench.data.interactions import Interactions
 
 __all__ = ["synthetic", "zipf_rank_probabilities"]
@@ -22,14 +23,6 @@ _HEAD = 1024
 _MAX_IDS = 2**32
 _T0 = 1_000_000_000  # 2001-09-09, so timestamps look like Unix seconds
 _TIME_SPAN = 10 * 365 * 24 * 3600
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _tail_mass(lo: float, hi: float, s: float) -> float:
@@ -149,19 +142,12 @@ def synthetic(
     Interactions
         Without ratings; ``num_users``/``num_items`` as requested.
     """
-    num_users = _check_int(num_users, "num_users", 1)
-    num_items = _check_int(num_items, "num_items", 1)
-    n = _check_int(num_interactions, "num_interactions", 0)
-    for name, value in (("num_users", num_users), ("num_items", num_items)):
-        if value > _MAX_IDS:
-            raise ValueError(f"{name} must be <= 2**32, got {value}")
-    s = float(zipf_exponent)
-    if not (math.isfinite(s) and s >= 0):
-        raise ValueError(f"zipf_exponent must be a finite number >= 0, got {zipf_exponent}")
-    p = float(transition_probability)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"transition_probability must lie in [0, 1], got {transition_probability}")
-    window = _check_int(transition_window, "transition_window", 1)
+    num_users = check_int("num_users", num_users, 1, _MAX_IDS)
+    num_items = check_int("num_items", num_items, 1, _MAX_IDS)
+    n = check_int("num_interactions", num_interactions, 0)
+    s = check_number("zipf_exponent", zipf_exponent, low=0)
+    p = check_fraction("transition_probability", transition_probability, low_open=False, high_open=False)
+    window = check_int("transition_window", transition_window)
 
     rng = np.random.default_rng(seed)
     users = rng.integers(0, num_users, n, dtype=np.int64)

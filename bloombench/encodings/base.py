@@ -21,7 +21,6 @@ histories; using them before ``fit`` raises. Codes are registered buffers, so ``
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,22 +30,10 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from bloombench.checks import check_int
 from bloombench.encodings.histories import Histories, history_matrix
-from bloombench.layers.base import check_positive_int
 
-__all__ = ["Bags", "Encoding", "check_fraction"]
-
-
-def check_fraction(name: str, value: object, *, low_open: bool = True, high_open: bool = True) -> float:
-    """``value`` as a float in ``(0, 1)`` (ends closed where asked), else ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
-    above = value > 0 if low_open else value >= 0
-    below = value < 1 if high_open else value <= 1
-    if not (above and below):
-        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return float(value)
+__all__ = ["Bags", "Encoding"]
 
 
 def _segment_ids(offsets: torch.Tensor, total: int) -> torch.Tensor:
@@ -179,8 +166,8 @@ class Encoding(nn.Module):
 
     def __init__(self, num_items: int, num_bits: int) -> None:
         super().__init__()
-        self.num_items = check_positive_int("num_items", num_items)
-        self.num_bits = check_positive_int("num_bits", num_bits)
+        self.num_items = check_int("num_items", num_items)
+        self.num_bits = check_int("num_bits", num_bits)
         if not self.allows_wide and self.num_bits > self.num_items:
             raise ValueError(f"num_bits must be in [1, num_items={self.num_items}] for {self.name!r}, "
                              f"got {self.num_bits}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 from bloombench import hashing
+from bloombench.checks import check_int
 from bloombench.encodings.codes import KHotEncoding
-from bloombench.layers.base import HashIndex, check_seed
+from bloombench.layers.hash_index import HashIndex
 
 __all__ = ["BloomEncoding"]
 
@@ -43,7 +44,7 @@ class BloomEncoding(KHotEncoding):
                  seed: int = 0, index: str = "table") -> None:
         super().__init__(num_items, num_bits, num_hashes)
         self.hash = hash
-        self.seed = check_seed("seed", seed)
+        self.seed = check_int("seed", seed, 0, hashing.MAX_SEED)
         self.seeds = hashing.derive_seeds(self.seed, self.num_hashes)
         self.index_map = HashIndex(self.num_items, self.num_bits, self.seeds, hash, index=index)
 

@@ -24,9 +24,10 @@ import scipy.sparse as sp
 import torch
 
 from bloombench import hashing
+from bloombench.checks import check_int
 from bloombench.encodings.codes import KHotEncoding
 from bloombench.encodings.histories import cooccurrence
-from bloombench.layers.base import check_positive_int, check_seed, index_dtype
+from bloombench.layers.hash_index import index_dtype
 
 __all__ = ["CBEEncoding"]
 
@@ -64,9 +65,9 @@ class CBEEncoding(KHotEncoding):
         if isinstance(shared, bool) or not isinstance(shared, (int, np.integer)) or not 0 <= shared < k:
             raise ValueError(f"num_shared must be an int in [0, num_hashes - 1 = {k - 1}], got {num_shared!r}")
         self.hash = hash
-        self.seed = check_seed("seed", seed)
+        self.seed = check_int("seed", seed, 0, hashing.MAX_SEED)
         self.num_shared = int(shared)
-        self.neighbours = check_positive_int("neighbours", neighbours)
+        self.neighbours = check_int("neighbours", neighbours)
         self.register_buffer("table", torch.zeros(self.num_items, k, dtype=index_dtype(self.num_bits - 1)))
 
     def bits(self, items: torch.Tensor) -> torch.Tensor:

@@ -18,16 +18,14 @@ Choices (the paper's exact variant is not known here):
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 
-from bloombench.encodings.base import check_fraction
+from bloombench.checks import check_fraction, check_int, check_number
 from bloombench.encodings.codes import SimilarityEncoding
 from bloombench.encodings.histories import split_histories
 from bloombench.encodings.linalg import memoised, pivot_signs, symmetric_eig
-from bloombench.layers.base import check_seed
+from bloombench.hashing import MAX_SEED
 
 __all__ = ["CCAEncoding", "cca_decomposition"]
 
@@ -90,12 +88,9 @@ class CCAEncoding(SimilarityEncoding):
     def __init__(self, num_items: int, num_bits: int, *, similarity: str = "dot", regularization: float = 0.1,
                  target_fraction: float = 0.5, seed: int = 0) -> None:
         super().__init__(num_items, num_bits, similarity, shared=False)
-        if isinstance(regularization, bool) or not isinstance(regularization, numbers.Real) \
-                or not regularization > 0 or not np.isfinite(regularization):
-            raise ValueError(f"regularization must be a positive number, got {regularization!r}")
-        self.regularization = float(regularization)
+        self.regularization = check_number("regularization", regularization, low=0, low_open=True)
         self.target_fraction = check_fraction("target_fraction", target_fraction)
-        self.seed = check_seed("seed", seed)
+        self.seed = check_int("seed", seed, 0, MAX_SEED)
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         def decompose() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,8 +23,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from bloombench.checks import check_choice, check_int
 from bloombench.encodings.base import Bags, Encoding
-from bloombench.layers.base import check_choice, check_positive_int
 
 __all__ = ["SIMILARITIES", "DenseCodeEncoding", "KHotEncoding", "SimilarityEncoding"]
 
@@ -38,7 +38,7 @@ class KHotEncoding(Encoding):
 
     def __init__(self, num_items: int, num_bits: int, num_hashes: int) -> None:
         super().__init__(num_items, num_bits)
-        self.num_hashes = check_positive_int("num_hashes", num_hashes)
+        self.num_hashes = check_int("num_hashes", num_hashes)
         if self.num_hashes > self.num_bits:
             raise ValueError(f"num_hashes must be in [1, num_bits={self.num_bits}], got {self.num_hashes}")
         # Empty and non-persistent: it only tells which device the encoding was moved to.

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bloombench.encodings.base import Bags, check_fraction
+from bloombench.checks import check_fraction, check_int
+from bloombench.encodings.base import Bags
 from bloombench.encodings.codes import DenseCodeEncoding
-from bloombench.layers.base import check_seed
+from bloombench.hashing import MAX_SEED
 
 __all__ = ["ECOCEncoding"]
 
@@ -66,7 +67,7 @@ class ECOCEncoding(DenseCodeEncoding):
             raise ValueError(f"num_bits={self.num_bits} gives only {2 ** self.num_bits} codewords for "
                              f"num_items={self.num_items}; need 2**num_bits >= num_items")
         self.density = check_fraction("density", density)
-        self.seed = check_seed("seed", seed)
+        self.seed = check_int("seed", seed, 0, MAX_SEED)
         codes = random_codewords(self.num_items, self.num_bits, self.density, self.seed)
         # bool: one byte per (item, bit); decoding converts blocks to float on the device.
         self.register_buffer("codes", torch.from_numpy(codes))

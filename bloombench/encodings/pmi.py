@@ -16,11 +16,10 @@ Choices (the paper's exact variant is not known here):
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 
+from bloombench.checks import check_fraction
 from bloombench.encodings.codes import SimilarityEncoding
 from bloombench.encodings.histories import cooccurrence
 from bloombench.encodings.linalg import DENSE_LIMIT, memoised, top_symmetric
@@ -60,9 +59,7 @@ class PMIEncoding(SimilarityEncoding):
     def __init__(self, num_items: int, num_bits: int, *, similarity: str = "cosine",
                  weighting: float = 0.5) -> None:
         super().__init__(num_items, num_bits, similarity, shared=True)
-        if isinstance(weighting, bool) or not isinstance(weighting, numbers.Real) or not 0 <= weighting <= 1:
-            raise ValueError(f"weighting must be a number in [0, 1], got {weighting!r}")
-        self.weighting = float(weighting)
+        self.weighting = check_fraction("weighting", weighting, low_open=False, high_open=False)
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         # Up to DENSE_LIMIT items the whole decomposition is memoised: the codes for m are its first m

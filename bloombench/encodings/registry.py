@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 
+from bloombench.checks import check_exclusive, check_fraction, check_int
 from bloombench.encodings.base import Encoding
 from bloombench.encodings.bloom import BloomEncoding
 from bloombench.encodings.cbe import CBEEncoding
@@ -15,7 +16,7 @@ from bloombench.encodings.ecoc import ECOCEncoding
 from bloombench.encodings.hashing_trick import HashingTrickEncoding
 from bloombench.encodings.identity import IdentityEncoding
 from bloombench.encodings.pmi import PMIEncoding
-from bloombench.layers.base import check_compression_ratio, check_exclusive, check_positive_int, ratio_count
+from bloombench.layers.base import ratio_count
 
 __all__ = ["available_encodings", "get_encoding", "make_encoding", "num_bits_for"]
 
@@ -45,7 +46,8 @@ def get_encoding(name: str) -> type[Encoding]:
 
 def num_bits_for(num_items: int, ratio: float) -> int:
     """``m = int(ratio * num_items)`` (floored, as the layers size ``compression_ratio``), refusing m = 0."""
-    return ratio_count(check_compression_ratio(ratio), check_positive_int("num_items", num_items), "num_bits")
+    return ratio_count(check_fraction("compression_ratio", ratio, high_open=False), check_int("num_items", num_items),
+                       "num_bits")
 
 
 def make_encoding(name: str, num_items: int, m: int | None = None, *, compression_ratio: float | None = None,

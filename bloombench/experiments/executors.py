@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bloombench.checks import check_int
+
 if TYPE_CHECKING:  # imported where used: the driver loads this module whatever it runs on
     from distributed import Client, LocalCluster
     from distributed import Future as DaskFuture
@@ -102,15 +104,6 @@ def _check_address(name: str, value: Any) -> str:
     return value
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    # bool is an int subclass: True workers is a mistake, not 1.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 class Executor(abc.ABC):
     """Runs ``fn`` over tasks and yields ``(task, result)`` as each finishes; a context manager.
 
@@ -156,7 +149,7 @@ class Executor(abc.ABC):
                 raise ValueError(f"tasks must have unique keys, got {task.key!r} twice")
             seen.add(task.key)
         if max_concurrent is not None:
-            _check_int("max_concurrent", max_concurrent, 1)
+            check_int("max_concurrent", max_concurrent)
         # Validation above runs now; the work starts on the first next().
         return self._run(fn, tasks, max_concurrent, on_lost)
 
@@ -238,12 +231,12 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int, *, threads_per_worker: int | None = None,
                  allowed_failures: int = DEFAULT_ALLOWED_FAILURES) -> None:
-        self.workers = _check_int("workers", workers, 1)
+        self.workers = check_int("workers", workers)
         self._fixed_threads = threads_per_worker is not None
         if threads_per_worker is None:
             threads_per_worker = max(1, _usable_cores() // workers)
-        self.threads_per_worker = _check_int("threads_per_worker", threads_per_worker, 1)
-        self.allowed_failures = _check_int("allowed_failures", allowed_failures, 0)
+        self.threads_per_worker = check_int("threads_per_worker", threads_per_worker)
+        self.allowed_failures = check_int("allowed_failures", allowed_failures, 0)
         self._pool: ProcessPool | None = None
 
     def _live_pool(self) -> ProcessPool:
@@ -336,7 +329,7 @@ class DaskExecutor(Executor):
         if address is not None:
             _check_address("address", address)
         if local_workers is not None:
-            _check_int("local_workers", local_workers, 1)
+            check_int("local_workers", local_workers)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         try:
@@ -428,11 +421,11 @@ def make_executor(workers: int = 1, scheduler: str | None = None, dask_local: in
     ValueError, TypeError
         An argument is out of range, or more than one way of running was asked for.
     """
-    _check_int("workers", workers, 1)
+    check_int("workers", workers)
     if scheduler is not None:
         _check_address("scheduler", scheduler)
     if dask_local is not None:
-        _check_int("dask_local", dask_local, 1)
+        check_int("dask_local", dask_local)
     chosen = {name: value for name, value in
               (("workers", workers if workers > 1 else None), ("scheduler", scheduler),
                ("dask_local", dask_local)) if value is not None}

@@ -6,7 +6,7 @@ table (see :mod:`bloombench.layers.base`). Build them by name with :func:`make_e
 memory with :func:`make_embedding_for_budget`.
 """
 
-from bloombench.layers.base import CompressedEmbedding, HashIndex
+from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BLOOM_MODES, SPOTLIGHT_SEEDS, BloomEmbedding
 from bloombench.layers.diagnostics import (
     CollisionDiagnostics,
@@ -17,6 +17,7 @@ from bloombench.layers.diagnostics import (
 )
 from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
+from bloombench.layers.hash_index import HashIndex
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
 from bloombench.layers.qr import QR_COMBINES, QREmbedding

@@ -17,17 +17,10 @@ import torch
 from torch import nn
 
 from bloombench import hashing
-from bloombench.layers.base import (
-    CompressedEmbedding,
-    HashIndex,
-    INDEX_MODES,
-    check_choice,
-    check_compression_ratio,
-    check_exclusive,
-    check_positive_int,
-    check_seed,
-    ratio_count,
-)
+from bloombench.checks import check_choice, check_exclusive, check_fraction, check_int
+from bloombench.hashing import MAX_SEED
+from bloombench.layers.base import CompressedEmbedding, ratio_count
+from bloombench.layers.hash_index import HashIndex, INDEX_MODES
 from bloombench.layers.lookup import bag_lookup, row_lookup
 
 __all__ = ["BLOOM_MODES", "BloomEmbedding", "SPOTLIGHT_SEEDS"]
@@ -61,15 +54,16 @@ def _plan(num_embeddings: int | None, embedding_dim: int, a: dict) -> _BloomPlan
     check_choice("mode", a["mode"], BLOOM_MODES)
     check_choice("index", a["index"], INDEX_MODES)
     hashing.get_hash(a["hash"])  # unknown names list the available ones
-    num_hashes = check_positive_int("num_hashes", a["num_hashes"])
+    num_hashes = check_int("num_hashes", a["num_hashes"])
     ratio = None
     if a["num_buckets"] is not None:
-        m = check_positive_int("num_buckets", a["num_buckets"])
+        m = check_int("num_buckets", a["num_buckets"])
     elif num_embeddings is None:
         raise ValueError("an open vocabulary (num_embeddings=None) needs num_buckets")
     else:
-        ratio = check_compression_ratio(
-            DEFAULT_COMPRESSION_RATIO if a["compression_ratio"] is None else a["compression_ratio"])
+        given = a["compression_ratio"]
+        ratio = check_fraction("compression_ratio", DEFAULT_COMPRESSION_RATIO if given is None else given,
+                               high_open=False)
         m = num_embeddings if ratio == 1.0 else ratio_count(ratio, num_embeddings, "num_buckets")
     if ratio == 1.0:
         # No compression: one row per id, no hashing (a FullEmbedding); num_hashes is not used.
@@ -77,9 +71,9 @@ def _plan(num_embeddings: int | None, embedding_dim: int, a: dict) -> _BloomPlan
     if num_hashes > m:
         raise ValueError(f"num_hashes must be in [1, num_buckets={m}], got {num_hashes}")
     if a["seeds"] is None:
-        seeds = tuple(hashing.derive_seeds(check_seed("seed", a["seed"]), num_hashes))
+        seeds = tuple(hashing.derive_seeds(check_int("seed", a["seed"], 0, MAX_SEED), num_hashes))
     else:
-        seeds = tuple(check_seed("seeds", s) for s in a["seeds"])
+        seeds = tuple(check_int("seeds", s, 0, MAX_SEED) for s in a["seeds"])
         if len(seeds) != num_hashes or len(set(seeds)) != num_hashes:
             raise ValueError(f"seeds must be {num_hashes} distinct seeds (one per hash), got {list(seeds)}")
     padding_row = a["padding_row"]
@@ -216,10 +210,10 @@ class BloomEmbedding(CompressedEmbedding):
         Differences kept on purpose: the output is ``(*ids.shape, dim)`` (Spotlight returns
         ``(batch, 1, dim)`` for 1-d ids), the index table is a persistent buffer, and ids are validated.
         """
-        n = check_positive_int("num_embeddings", num_embeddings)
-        dim = check_positive_int("embedding_dim", embedding_dim)
-        ratio = check_compression_ratio(compression_ratio)
-        k = check_positive_int("num_hash_functions", num_hash_functions)
+        n = check_int("num_embeddings", num_embeddings)
+        dim = check_int("embedding_dim", embedding_dim)
+        ratio = check_fraction("compression_ratio", compression_ratio, high_open=False)
+        k = check_int("num_hash_functions", num_hash_functions)
         if k > len(SPOTLIGHT_SEEDS):
             raise ValueError(f"num_hash_functions must be in [1, {len(SPOTLIGHT_SEEDS)}] "
                              f"(Spotlight has {len(SPOTLIGHT_SEEDS)} seeds), got {k}")
@@ -272,7 +266,7 @@ class BloomEmbedding(CompressedEmbedding):
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int | None, embedding_dim: int, **params: object) -> int:
         args = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        dim = check_positive_int("embedding_dim", embedding_dim)
+        dim = check_int("embedding_dim", embedding_dim)
         plan = _plan(num_embeddings, dim, args)
         total = plan.weight_rows * dim * 4
         if not plan.identity and args["index"] == "table":
@@ -284,4 +278,4 @@ class BloomEmbedding(CompressedEmbedding):
     def budget_knob(cls, num_embeddings: int | None, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
         args = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        return "num_buckets", check_positive_int("num_hashes", args["num_hashes"]), num_embeddings
+        return "num_buckets", check_int("num_hashes", args["num_hashes"]), num_embeddings

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bloombench.layers.base import CompressedEmbedding, check_positive_int
+from bloombench.checks import check_int
+from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.lookup import row_lookup
 
 __all__ = ["FullEmbedding"]
@@ -33,7 +34,7 @@ class FullEmbedding(CompressedEmbedding):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, padding_idx: int | None = None,
                  sparse: bool = False, seed: int | None = None, init_seed: int | None = None) -> None:
-        num_embeddings = check_positive_int("num_embeddings", num_embeddings)
+        num_embeddings = check_int("num_embeddings", num_embeddings)
         if seed is not None and init_seed is not None and seed != init_seed:
             raise ValueError(f"seed and init_seed both set the initialisation of a full table; "
                              f"got seed={seed!r}, init_seed={init_seed!r}")
@@ -62,5 +63,5 @@ class FullEmbedding(CompressedEmbedding):
 
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:
-        return check_positive_int("num_embeddings", num_embeddings) * check_positive_int(
+        return check_int("num_embeddings", num_embeddings) * check_int(
             "embedding_dim", embedding_dim) * 4

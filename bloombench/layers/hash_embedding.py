@@ -9,16 +9,10 @@ import torch
 from torch import nn
 
 from bloombench import hashing
-from bloombench.layers.base import (
-    CompressedEmbedding,
-    HashIndex,
-    INDEX_MODES,
-    check_choice,
-    check_compression_ratio,
-    check_exclusive,
-    check_positive_int,
-    check_seed,
-)
+from bloombench.checks import check_choice, check_exclusive, check_fraction, check_int
+from bloombench.hashing import MAX_SEED
+from bloombench.layers.base import CompressedEmbedding
+from bloombench.layers.hash_index import HashIndex, INDEX_MODES
 from bloombench.layers.lookup import bag_lookup, row_lookup
 
 __all__ = ["HashEmbedding"]
@@ -30,17 +24,18 @@ def _sizes(num_embeddings: int | None, embedding_dim: int, num_hashes: int, comp
            num_buckets: int | None, num_weight_rows: int | None) -> tuple[int, int]:
     """(B pool rows, K importance rows) from the constructor's size arguments."""
     check_exclusive(compression_ratio=compression_ratio, num_buckets=num_buckets)
-    k = check_positive_int("num_hashes", num_hashes)
+    k = check_int("num_hashes", num_hashes)
     if num_weight_rows is not None:
-        num_weight_rows = check_positive_int("num_weight_rows", num_weight_rows)
+        num_weight_rows = check_int("num_weight_rows", num_weight_rows)
     if num_buckets is not None:
-        pool = check_positive_int("num_buckets", num_buckets)
+        pool = check_int("num_buckets", num_buckets)
         rows = pool if num_weight_rows is None else num_weight_rows
     elif num_embeddings is None:
         raise ValueError("an open vocabulary (num_embeddings=None) needs num_buckets")
     else:
-        ratio = check_compression_ratio(DEFAULT_COMPRESSION_RATIO if compression_ratio is None
-                                        else compression_ratio)
+        ratio = check_fraction("compression_ratio",
+                               DEFAULT_COMPRESSION_RATIO if compression_ratio is None else compression_ratio,
+                               high_open=False)
         budget = ratio * num_embeddings * embedding_dim  # parameters, as a full table's fraction
         if num_weight_rows is None:
             pool = rows = int(budget / (embedding_dim + k))
@@ -104,7 +99,7 @@ class HashEmbedding(CompressedEmbedding):
         self.compression_ratio = compression_ratio
         self.num_hashes = int(num_hashes)
         self.hash = hashing.get_hash(hash).name
-        self.seed = check_seed("seed", seed)
+        self.seed = check_int("seed", seed, 0, MAX_SEED)
         self.index = check_choice("index", index, INDEX_MODES)
         seeds = hashing.derive_seeds(self.seed, self.num_hashes + 1)
         self.seeds = seeds
@@ -155,7 +150,7 @@ class HashEmbedding(CompressedEmbedding):
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int | None, embedding_dim: int, **params: object) -> int:
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        dim = check_positive_int("embedding_dim", embedding_dim)
+        dim = check_int("embedding_dim", embedding_dim)
         pool, rows = _sizes(num_embeddings, dim, a["num_hashes"], a["compression_ratio"], a["num_buckets"],
                             a["num_weight_rows"])
         k = int(a["num_hashes"])
@@ -168,4 +163,4 @@ class HashEmbedding(CompressedEmbedding):
     def budget_knob(cls, num_embeddings: int | None, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        return "num_buckets", check_positive_int("num_hashes", a["num_hashes"]), num_embeddings
+        return "num_buckets", check_int("num_hashes", a["num_hashes"]), num_embeddings

@@ -8,17 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bloombench import hashing
-from bloombench.layers.base import (
-    CompressedEmbedding,
-    HashIndex,
-    INDEX_MODES,
-    check_choice,
-    check_compression_ratio,
-    check_exclusive,
-    check_positive_int,
-    check_seed,
-    ratio_count,
-)
+from bloombench.checks import check_choice, check_exclusive, check_fraction, check_int
+from bloombench.hashing import MAX_SEED
+from bloombench.layers.base import CompressedEmbedding, ratio_count
+from bloombench.layers.hash_index import HashIndex, INDEX_MODES
 
 __all__ = ["HashCoFiEmbedding"]
 
@@ -29,11 +22,12 @@ def _num_parameters(num_embeddings: int | None, embedding_dim: int, compression_
                     num_parameters: int | None) -> int:
     check_exclusive(compression_ratio=compression_ratio, num_parameters=num_parameters)
     if num_parameters is not None:
-        return check_positive_int("num_parameters", num_parameters)
+        return check_int("num_parameters", num_parameters)
     if num_embeddings is None:
         raise ValueError("an open vocabulary (num_embeddings=None) needs num_parameters")
-    ratio = check_compression_ratio(
-        DEFAULT_COMPRESSION_RATIO if compression_ratio is None else compression_ratio)
+    ratio = check_fraction("compression_ratio",
+                           DEFAULT_COMPRESSION_RATIO if compression_ratio is None else compression_ratio,
+                           high_open=False)
     return ratio_count(ratio, num_embeddings * embedding_dim, "num_parameters")
 
 
@@ -87,7 +81,7 @@ class HashCoFiEmbedding(CompressedEmbedding):
                                               num_parameters)
         self.compression_ratio = compression_ratio
         self.hash = hashing.get_hash(hash).name
-        self.seed = check_seed("seed", seed)
+        self.seed = check_int("seed", seed, 0, MAX_SEED)
         self.index = check_choice("index", index, INDEX_MODES)
         position_seed, sign_seed = hashing.derive_seeds(self.seed, 2)
         dim = self.embedding_dim
@@ -141,7 +135,7 @@ class HashCoFiEmbedding(CompressedEmbedding):
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int | None, embedding_dim: int, **params: object) -> int:
         args = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        dim = check_positive_int("embedding_dim", embedding_dim)
+        dim = check_int("embedding_dim", embedding_dim)
         p = _num_parameters(num_embeddings, dim, args["compression_ratio"], args["num_parameters"])
         total = p * 4
         if check_choice("index", args["index"], INDEX_MODES) == "table":

@@ -8,13 +8,8 @@ import math
 import torch
 from torch import nn
 
-from bloombench.layers.base import (
-    CompressedEmbedding,
-    check_choice,
-    check_compression_ratio,
-    check_exclusive,
-    check_positive_int,
-)
+from bloombench.checks import check_choice, check_exclusive, check_fraction, check_int
+from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.lookup import row_lookup
 
 __all__ = ["QREmbedding", "QR_COMBINES"]
@@ -35,11 +30,11 @@ def _num_buckets(n: int, dim: int, combine: str, compression_ratio: float | None
         raise ValueError("combine='concat' needs an even embedding_dim (each table has dim/2 columns), "
                          f"got {dim}")
     if num_buckets is not None:
-        return check_positive_int("num_buckets", num_buckets)
+        return check_int("num_buckets", num_buckets)
     smallest = math.isqrt(n - 1) + 1 if n > 1 else 1  # ceil(sqrt(n)): near the fewest total rows
     if compression_ratio is None:
         return smallest
-    ratio = check_compression_ratio(compression_ratio)
+    ratio = check_fraction("compression_ratio", compression_ratio, high_open=False)
     # Row budget: a fraction of the full table's parameters; concat rows hold dim/2 columns.
     budget = int(ratio * n * (2 if combine == "concat" else 1))
     if _rows(n, smallest) > budget:
@@ -87,7 +82,7 @@ class QREmbedding(CompressedEmbedding):
     def __init__(self, num_embeddings: int, embedding_dim: int, *, compression_ratio: float | None = None,
                  num_buckets: int | None = None, combine: str = "mult", padding_idx: int | None = None,
                  sparse: bool = False, init_seed: int | None = None) -> None:
-        num_embeddings = check_positive_int("num_embeddings", num_embeddings)
+        num_embeddings = check_int("num_embeddings", num_embeddings)
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
                          init_seed=init_seed)
         self.num_buckets = _num_buckets(num_embeddings, self.embedding_dim, combine, compression_ratio,
@@ -132,8 +127,8 @@ class QREmbedding(CompressedEmbedding):
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        n = check_positive_int("num_embeddings", num_embeddings)
-        dim = check_positive_int("embedding_dim", embedding_dim)
+        n = check_int("num_embeddings", num_embeddings)
+        dim = check_int("embedding_dim", embedding_dim)
         m = _num_buckets(n, dim, a["combine"], a["compression_ratio"], a["num_buckets"])
         cols = dim // 2 if a["combine"] == "concat" else dim
         return _rows(n, m) * cols * 4
@@ -142,5 +137,5 @@ class QREmbedding(CompressedEmbedding):
     def budget_knob(cls, num_embeddings: int, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
         cls.bound_arguments(num_embeddings, embedding_dim, params)
-        n = check_positive_int("num_embeddings", num_embeddings)
+        n = check_int("num_embeddings", num_embeddings)
         return "num_buckets", (math.isqrt(n - 1) + 1 if n > 1 else 1), n

@@ -12,9 +12,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from bloombench.checks import check_int
 from bloombench.data.interactions import Interactions
 from bloombench.models.base import Model
-from bloombench.models.inputs import as_id_tensor, check_id_range, check_int, check_training_data
+from bloombench.models.inputs import as_id_tensor, check_id_range, check_training_data
 from bloombench.models.losses import get_implicit_loss, regression_loss
 from bloombench.models.representations import BilinearNet, EmbeddingFactory
 from bloombench.models.sampling import sample_items
@@ -37,7 +38,7 @@ class _FactorizationBase(Model):
         embedding_factory: EmbeddingFactory | None,
         user_embedding_factory: EmbeddingFactory | None = None,
     ) -> None:
-        embedding_dim = check_int(embedding_dim, "embedding_dim")
+        embedding_dim = check_int("embedding_dim", embedding_dim)
         for name, factory in (("embedding_factory", embedding_factory),
                               ("user_embedding_factory", user_embedding_factory)):
             if factory is not None and not callable(factory):
@@ -108,7 +109,7 @@ class ImplicitFactorizationModel(_FactorizationBase):
     ) -> None:
         super().__init__(embedding_dim, embedding_factory, user_embedding_factory)
         self._loss_fn = get_implicit_loss(loss)
-        n_negatives = check_int(n_negatives, "n_negatives")
+        n_negatives = check_int("n_negatives", n_negatives)
         self.loss = loss
         self.n_negatives = n_negatives if loss == "adaptive_hinge" else 1
 

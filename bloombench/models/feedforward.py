@@ -39,12 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bloombench.checks import check_choice, check_fraction, check_int
 from bloombench.data.interactions import Interactions
 from bloombench.encodings import Bags, Encoding, history_matrix, make_encoding
-from bloombench.encodings.base import check_fraction
-from bloombench.layers.base import check_choice
 from bloombench.models.base import Model
-from bloombench.models.inputs import as_id_tensor, check_int, check_training_data
+from bloombench.models.inputs import as_id_tensor, check_training_data
 from bloombench.models.losses import get_output_loss
 from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
 
@@ -67,7 +66,7 @@ _PREDICT_CHUNK = 1024
 def _check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
     if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
         raise ValueError(f"hidden must be a sequence of positive ints (layer widths), got {hidden!r}")
-    return tuple(check_int(width, f"hidden[{i}]") for i, width in enumerate(hidden))
+    return tuple(check_int(f"hidden[{i}]", width) for i, width in enumerate(hidden))
 
 
 class FeedForwardNet(nn.Module):

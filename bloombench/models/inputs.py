@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 
-__all__ = ["as_id_tensor", "check_id_range", "check_int", "check_training_data"]
-
-
-def check_int(value: object, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int, raising ``ValueError`` unless it is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+__all__ = ["as_id_tensor", "check_id_range", "check_training_data"]
 
 
 def check_training_data(data: object, kind: type, name: str) -> None:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bloombench.models.inputs import check_int
+from bloombench.checks import check_int
 
 __all__ = [
     "PADDING_IDX",
@@ -129,9 +129,9 @@ class BilinearNet(nn.Module):
         user_embedding_factory: EmbeddingFactory | None = None,
     ) -> None:
         super().__init__()
-        self.num_users = num_users = check_int(num_users, "num_users")
-        self.num_items = num_items = check_int(num_items, "num_items")
-        self.embedding_dim = embedding_dim = check_int(embedding_dim, "embedding_dim")
+        self.num_users = num_users = check_int("num_users", num_users)
+        self.num_items = num_items = check_int("num_items", num_items)
+        self.embedding_dim = embedding_dim = check_int("embedding_dim", embedding_dim)
         user_factory = embedding_factory if user_embedding_factory is None else user_embedding_factory
         self.user_embeddings = build_embedding(user_factory, num_users, embedding_dim, None, sparse)
         self.item_embeddings = build_embedding(embedding_factory, num_items, embedding_dim, None, sparse)
@@ -187,8 +187,8 @@ class SequenceNet(nn.Module):
     ) -> None:
         super().__init__()
         # Padding plus at least one real item.
-        self.num_items = num_items = check_int(num_items, "num_items", minimum=2)
-        self.embedding_dim = embedding_dim = check_int(embedding_dim, "embedding_dim")
+        self.num_items = num_items = check_int("num_items", num_items, 2)
+        self.embedding_dim = embedding_dim = check_int("embedding_dim", embedding_dim)
         self.item_embeddings = build_embedding(
             embedding_factory, num_items, embedding_dim, PADDING_IDX, sparse
         )
@@ -286,8 +286,8 @@ class CNNNet(SequenceNet):
         num_layers: int = 1,
     ) -> None:
         super().__init__(num_items, embedding_dim, embedding_factory, sparse)
-        self.kernel_width = kernel_width = check_int(kernel_width, "kernel_width")
-        num_layers = check_int(num_layers, "num_layers")
+        self.kernel_width = kernel_width = check_int("kernel_width", kernel_width)
+        num_layers = check_int("num_layers", num_layers)
         self.convs = nn.ModuleList(
             nn.Conv1d(embedding_dim, embedding_dim, kernel_width) for _ in range(num_layers)
         )

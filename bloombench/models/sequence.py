@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import torch
 
+from bloombench.checks import check_int
 from bloombench.data.interactions import SequenceInteractions
 from bloombench.models.base import Model
-from bloombench.models.inputs import as_id_tensor, check_id_range, check_int, check_training_data
+from bloombench.models.inputs import as_id_tensor, check_id_range, check_training_data
 from bloombench.models.losses import get_implicit_loss
 from bloombench.models.representations import (
     PADDING_IDX,
@@ -74,8 +75,8 @@ class ImplicitSequenceModel(Model):
         if representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
         self._loss_fn = get_implicit_loss(loss)
-        embedding_dim = check_int(embedding_dim, "embedding_dim")
-        n_negatives = check_int(n_negatives, "n_negatives")
+        embedding_dim = check_int("embedding_dim", embedding_dim)
+        n_negatives = check_int("n_negatives", n_negatives)
         if embedding_factory is not None and not callable(embedding_factory):
             raise TypeError(f"embedding_factory must be callable, got {type(embedding_factory).__name__}")
         self.representation = representation

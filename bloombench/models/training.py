@@ -30,8 +30,6 @@ gradient then), never from the type of the embedding layer.
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from bloombench.models.inputs import check_int
+from bloombench.checks import check_int, check_number
 
 __all__ = [
     "OPTIMIZERS",
@@ -103,14 +101,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _check_float(value: object, name: str, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (positive and value <= 0) or value < 0:
-        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class FitOptions:
     """Validated arguments of a model's ``fit``; see the module docstring for ``optimizer``.
@@ -149,11 +139,11 @@ class FitOptions:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         checked = {
-            "epochs": check_int(self.epochs, "epochs", 1),
-            "batch_size": check_int(self.batch_size, "batch_size", 1),
-            "lr": _check_float(self.lr, "lr", positive=True),
-            "l2": _check_float(self.l2, "l2", positive=False),
-            "seed": check_int(self.seed, "seed", 0),
+            "epochs": check_int("epochs", self.epochs),
+            "batch_size": check_int("batch_size", self.batch_size),
+            "lr": check_number("lr", self.lr, low=0, low_open=True),
+            "l2": check_number("l2", self.l2, low=0),
+            "seed": check_int("seed", self.seed, 0),
             "progress": bool(self.progress),
             "device": resolve_device(self.device),
         }
