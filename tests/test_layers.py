@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import os
 import subprocess
 import sys
@@ -31,20 +32,20 @@ from bloombench.layers import (
 
 N, DIM = 500, 8
 
-# One configuration per method (and index mode) used by the generic tests.
-CONFIGS = {
-    "full": ("full", {}),
+# The generic (contract) tests run every registered method with the examples it declares, so a new method
+# is tested here without an edit; the extra configurations reach features the examples do not.
+REGISTERED = {label: (method, params) for method in available_methods()
+              for label, params in get_method(method).examples.items()}
+EXTRA = {
     "bloom_mean": ("bloom", {"compression_ratio": 0.2, "num_hashes": 4, "mode": "mean"}),
     "bloom_sum_otf": ("bloom", {"num_buckets": 60, "num_hashes": 3, "mode": "sum", "index": "on_the_fly"}),
-    "hashing_trick": ("hashing_trick", {"compression_ratio": 0.3}),
-    "hashcofi": ("hashcofi", {"compression_ratio": 0.25}),
     "hashcofi_table": ("hashcofi", {"compression_ratio": 0.25, "index": "table"}),
-    "hash_embedding": ("hash_embedding", {"compression_ratio": 0.2, "num_hashes": 2}),
     "qr_mult": ("qr", {"combine": "mult"}),
     "qr_concat": ("qr", {"combine": "concat", "num_buckets": 30}),
     "qr_add": ("qr", {"combine": "add", "compression_ratio": 0.3}),
 }
-HASHED = ["bloom_mean", "bloom_sum_otf", "hashing_trick", "hashcofi", "hashcofi_table", "hash_embedding"]
+CONFIGS = {**REGISTERED, **EXTRA}
+HASHED = [name for name, (method, _) in CONFIGS.items() if get_method(method).hashed]
 
 
 def build(name: str, *, n: int | None = N, dim: int = DIM, init: int = 7, **overrides: object):
@@ -84,7 +85,7 @@ def slow_forward(layer, ids: torch.Tensor) -> torch.Tensor:
         if layer.combine == "mult":
             return q * r
         return q + r if layer.combine == "add" else torch.cat([q, r], -1)
-    raise AssertionError(type(layer))
+    return None  # no unfused reference written for this method (yet): its test says so and skips
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -106,7 +107,10 @@ def test_fused_forward_equals_gather_reference(name):
         for p in layer.parameters():
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.1)
     ids = rand_ids((6, 7))
-    torch.testing.assert_close(layer(ids), slow_forward(layer, ids), rtol=1e-5, atol=1e-6)
+    expected = slow_forward(layer, ids)
+    if expected is None:
+        pytest.skip(f"no unfused reference for {type(layer).__name__} in slow_forward")
+    torch.testing.assert_close(layer(ids), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -535,10 +539,20 @@ def test_other_bad_arguments():
 def test_make_embedding_builds_every_method():
     classes = {"full": FullEmbedding, "bloom": BloomEmbedding, "hashing_trick": HashingTrickEmbedding,
                "hashcofi": HashCoFiEmbedding, "hash_embedding": HashEmbedding, "qr": QREmbedding}
-    assert available_methods() == list(classes)
-    for method, cls in classes.items():
+    assert set(classes) <= set(available_methods())
+    for method in available_methods():
         layer = make_embedding(method, N, DIM)
-        assert type(layer) is cls and layer(torch.tensor([1, 2])).shape == (2, DIM)
+        assert type(layer) is get_method(method) and layer(torch.tensor([1, 2])).shape == (2, DIM)
+        assert type(layer) is classes.get(method, type(layer))
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_every_method_declares_its_facts(method):
+    cls = get_method(method)
+    assert cls.examples, f"{method} declares no examples: the contract tests and the asv suite need one"
+    assert isinstance(cls.hashed, bool) and all(isinstance(p, dict) for p in cls.examples.values())
+    if cls.hashed:  # the spec varies a hashed method's seed per repeat: it must take one
+        assert "seed" in inspect.signature(cls.__init__).parameters
 
 
 def test_embedding_factory_matches_models_protocol():
@@ -550,7 +564,7 @@ def test_embedding_factory_matches_models_protocol():
         embedding_factory("qr", num_hashes=2)
 
 
-@pytest.mark.parametrize("method", ["bloom", "hashing_trick", "hashcofi", "hash_embedding", "qr"])
+@pytest.mark.parametrize("method", [m for m in available_methods() if get_method(m).size_params])
 @pytest.mark.parametrize("budget_share", [0.15, 0.3])
 def test_size_for_budget_is_maximal_within_budget(method, budget_share):
     n, dim = 2000, 32  # Bloom's k=4 int32 table alone is 12.5% of a full dim-32 table
@@ -622,3 +636,23 @@ def test_layers_pickle_with_their_resolved_hash_family(name):
     ids = rand_ids((3, 5))
     clone = pickle.loads(pickle.dumps(layer))
     torch.testing.assert_close(clone(ids), layer(ids), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_ids_on_another_device_name_both_devices(name):
+    layer = build(name)
+    ids = torch.tensor([1, 2], device="meta")  # another device without a GPU
+    with pytest.raises(ValueError, match=r"ids are on meta but the layer is on cpu; move one of them"):
+        layer(ids)
+
+
+def test_an_index_table_that_cannot_fit_is_refused_up_front(monkeypatch):
+    with pytest.raises(MemoryError, match=r"index='table' for 10,000,000,000 ids x 4 hashes needs "
+                                          r"160,000,000,000 bytes stored .* use index='on_the_fly'"):
+        BloomEmbedding(10**10, 8, num_buckets=1000)
+    import bloombench.layers.hash_index as hash_index
+
+    monkeypatch.setattr(hash_index, "available_memory_bytes", lambda: 1_000_000)
+    with pytest.raises(MemoryError, match="more than the 1,000,000 bytes of free memory"):
+        BloomEmbedding(100_000, 8, num_buckets=1000)
+    assert BloomEmbedding(100_000, 8, num_buckets=1000, index="on_the_fly").memory_bytes() == 1000 * 8 * 4

@@ -122,8 +122,9 @@ class CompressedEmbedding(nn.Module):
     def _check_ids(self, ids: object) -> torch.Tensor:
         """Validate ``ids`` and return them as int64 (int32 kept as is: every kernel takes it).
 
-        Raises ``TypeError`` for a non-tensor or a non-integer dtype and ``ValueError`` for ids outside
-        ``[0, num_embeddings)`` (finite vocabulary) or negative / too large (open vocabulary).
+        Raises ``TypeError`` for a non-tensor or a non-integer dtype and ``ValueError`` for ids on another
+        device than the layer's, or outside ``[0, num_embeddings)`` (finite vocabulary) or negative / too
+        large (open vocabulary).
         """
         if not isinstance(ids, torch.Tensor):
             raise TypeError(f"ids must be a torch.Tensor of integers, got {type(ids).__name__}")
@@ -131,6 +132,10 @@ class CompressedEmbedding(nn.Module):
             raise TypeError(f"ids must have an integer dtype (int64 or int32), got dtype {ids.dtype}")
         if ids.dtype not in (torch.int64, torch.int32):
             ids = ids.to(torch.int64)
+        weight = next(iter(self.parameters()), None)
+        if weight is not None and ids.device != weight.device:
+            raise ValueError(f"ids are on {ids.device} but the layer is on {weight.device}; move one of them "
+                             f"(ids.to('{weight.device}') or layer.to('{ids.device}'))")
         if ids.numel():
             low, high = (int(v) for v in torch.stack(torch.aminmax(ids)).tolist())
             upper = self.num_embeddings if self.num_embeddings is not None else self.max_open_id + 1

@@ -6,6 +6,7 @@ Shared by the hashed layers (:mod:`bloombench.layers`) and the Bloom encoding
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
@@ -24,6 +25,28 @@ INDEX_MODES = ("table", "on_the_fly")
 def index_dtype(max_value: int) -> torch.dtype:
     """int32 when every stored index is below 2**31 (half the bytes), int64 otherwise."""
     return torch.int32 if max_value < 2**31 else torch.int64
+
+
+def available_memory_bytes() -> int | None:
+    """Physical memory not in use now (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_table_fits(num_ids: int, columns: int, dtype: torch.dtype) -> None:
+    """Refuse an index table larger than the free memory up front, instead of dying in the allocator.
+
+    Building it needs the ids (8 bytes each) and the int64 buckets (8 per column) on top of the table.
+    """
+    stored = num_ids * columns * torch.empty((), dtype=dtype).element_size()
+    peak = stored + num_ids * 8 * (columns + 1)
+    free = available_memory_bytes()
+    if free is not None and peak > free:
+        raise MemoryError(f"index='table' for {num_ids:,} ids x {columns} hashes needs {stored:,} bytes stored "
+                          f"({peak:,} while it is built), more than the {free:,} bytes of free memory; "
+                          "use index='on_the_fly' (no table: the ids are hashed at every call)")
 
 
 class HashIndex(nn.Module):
@@ -90,6 +113,7 @@ class HashIndex(nn.Module):
         self._dtype = table_dtype or index_dtype(self.max_value)
         self.build_seconds = 0.0
         if index == "table":
+            _check_table_fits(num_embeddings, self.num_columns, self._dtype)
             start = time.perf_counter()
             table = self.compute(torch.arange(num_embeddings, dtype=torch.int64))
             self.register_buffer("table", table.to(self._dtype))
