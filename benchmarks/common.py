@@ -29,6 +29,10 @@ Organisation
   :func:`bloombench.layers.available_methods`, plus the derived variants of :data:`DERIVED_VARIANTS`;
   the layer benchmarks are generated over it, so a newly registered method with its ``examples`` is
   benchmarked without an edit here. :data:`LABEL_ALIASES` keeps the labels the committed results use.
+* **The library's own runner.** Benchmarks of models build their config with :func:`trial_config` and
+  run it with ``bloombench.experiments`` (``run_trial``, or ``build_model`` + ``split_data`` +
+  ``FitOptions``): data loading, splitting, table inflation (``dataset.table_rows``) and model building
+  are the library's, never restated here.
 * **Versions.** asv hashes the source of each benchmark's method, ``setup`` and ``setup_cache`` into its
   version, and ``asv compare`` marks pairs of different versions as incomparable. Where a measurement is
   unchanged, those methods keep their source; what changes lives in module-level helpers.
@@ -39,9 +43,9 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -54,6 +58,7 @@ __all__ = [
     "DIM",
     "LABEL_ALIASES",
     "MALLOC_ENV",
+    "MODELS",
     "PROFILE",
     "PROFILES",
     "PROFILE_ENV",
@@ -68,6 +73,7 @@ __all__ = [
     "random_ids",
     "require_device",
     "synchronize",
+    "trial_config",
 ]
 
 DEVICES = ["cpu", "cuda"]
@@ -171,6 +177,39 @@ def layer_variants() -> dict[str, tuple[str, dict[str, object]]]:
 VARIANTS = layer_variants()
 #: The Bloom configuration benchmarked everywhere: the registry's ``bloom`` example (compression 0.2, k = 4).
 BLOOM: dict[str, object] = VARIANTS["bloom_table"][1]
+
+#: The suite's reference models by label: the quick reproduction profile's (dim 32, BPR loss).
+MODELS: dict[str, dict[str, object]] = {
+    "implicit": {"kind": "implicit", "loss": "bpr", "embedding_dim": DIM},
+    "lstm": {"kind": "sequence", "representation": "lstm", "loss": "bpr", "embedding_dim": DIM},
+}
+
+
+def trial_config(model: str, variant: str, *, dataset: Mapping[str, Any], training: Mapping[str, Any],
+                 evaluate: bool = True) -> dict[str, Any]:
+    """The resolved trial config of ``MODELS[model]`` with layer variant ``variant`` on all its tables.
+
+    Parameters
+    ----------
+    model : str
+        A key of :data:`MODELS`.
+    variant : str
+        A key of :data:`VARIANTS` (not a ``sparse`` one: a trial takes sparse gradients from its
+        optimizer, ``adam-sparse``).
+    dataset, training : mapping
+        The config's ``dataset`` and ``training`` sections (the rest keep the library's defaults: random
+        80/10/10 split with seed 0, the kind's sequence windows, every table of the variant).
+    evaluate : bool
+        ``evaluation.enabled``: false for timing-only trials.
+    """
+    # Imported on use: hashing's probe interpreter imports this module and needs no experiment machinery.
+    from bloombench.experiments.config import resolve_config
+
+    method, params = VARIANTS[variant]
+    return resolve_config({"dataset": dict(dataset), "model": dict(MODELS[model]),
+                           "embedding": {"method": method, "params": params},
+                           "training": dict(training), "evaluation": {"enabled": evaluate}})
+
 
 def require_device(device: str) -> torch.device:
     """``torch.device(device)``; skip (asv: ``NotImplementedError`` in setup) CUDA without a CUDA device."""
