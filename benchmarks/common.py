@@ -16,6 +16,26 @@ Timing conventions of the whole suite
   every temporary above glibc's mmap threshold (at most 32 MiB) is returned to the OS when freed and
   page-faulted again on the next call, which dominates vectorised kernels over ~10^6 elements and the
   dense gradients of large tables. ``hashing.MallocEffect`` measures what the setting changes.
+
+Organisation
+------------
+* **Profile.** ``BLOOMBENCH_ASV_PROFILE`` (``full``, the default, or ``quick``) chooses the sizes:
+  :func:`by_profile` gives a size parameter its ``full`` values, or under ``quick`` only the small end.
+  A profile only drops parameter values, never changes what a value measures, so a benchmark key means
+  the same under both profiles and quick results pair with full ones in ``asv compare``. Sizes that
+  define what a benchmark measures (a table far larger than the caches, an issue target's size) are kept
+  in both.
+* **Registry-driven variants.** :data:`VARIANTS` holds every ``examples`` entry of every method in
+  :func:`bloombench.layers.available_methods`, plus the derived variants of :data:`DERIVED_VARIANTS`;
+  the layer benchmarks are generated over it, so a newly registered method with its ``examples`` is
+  benchmarked without an edit here. :data:`LABEL_ALIASES` keeps the labels the committed results use.
+* **The library's own runner.** Benchmarks of models build their config with :func:`trial_config` and
+  run it with ``bloombench.experiments`` (``run_trial``, or ``build_model`` + ``split_data`` +
+  ``FitOptions``): data loading, splitting, table inflation (``dataset.table_rows``) and model building
+  are the library's, never restated here.
+* **Versions.** asv hashes the source of each benchmark's method, ``setup`` and ``setup_cache`` into its
+  version, and ``asv compare`` marks pairs of different versions as incomparable. Where a measurement is
+  unchanged, those methods keep their source; what changes lives in module-level helpers.
 """
 
 from __future__ import annotations
@@ -23,37 +43,172 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
+from bloombench.layers import available_methods, get_method
+
 __all__ = [
     "BLOOM",
+    "DERIVED_VARIANTS",
     "DEVICES",
     "DIM",
+    "LABEL_ALIASES",
     "MALLOC_ENV",
+    "MODELS",
+    "PROFILE",
+    "PROFILES",
+    "PROFILE_ENV",
     "REPO_ROOT",
+    "VARIANTS",
+    "active_profile",
     "best_seconds",
+    "by_profile",
+    "layer_variants",
     "memoised",
     "movielens_dirs",
     "random_ids",
     "require_device",
     "synchronize",
+    "trial_config",
 ]
 
 DEVICES = ["cpu", "cuda"]
 #: Embedding width of every benchmark (the quick reproduction profile's).
 DIM = 32
-#: The Bloom configuration benchmarked everywhere: compression 0.2 with k = 4 hash functions.
-BLOOM: dict[str, object] = {"compression_ratio": 0.2, "num_hashes": 4}
 #: What asv.conf.json sets for benchmark processes (``hashing.MallocEffect`` compares with glibc's defaults).
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * 2**30), "MALLOC_TRIM_THRESHOLD_": str(4 * 2**30)}
 #: The checkout the benchmark files live in (asv imports them from there, whatever its working directory).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
+
+PROFILE_ENV = "BLOOMBENCH_ASV_PROFILE"
+PROFILES = ("quick", "full")
+
+
+def active_profile() -> str:
+    """The size profile named by ``$BLOOMBENCH_ASV_PROFILE`` (``full`` when unset or empty).
+
+    Raises
+    ------
+    ValueError
+        For a name outside :data:`PROFILES` (a typo must not silently run the full suite).
+    """
+    profile = os.environ.get(PROFILE_ENV) or "full"
+    if profile not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV} must be one of {list(PROFILES)}, got {profile!r}")
+    return profile
+
+
+#: The profile of this process; asv passes the environment on to discovery and to every benchmark
+#: process, so all of them read the same one.
+PROFILE = active_profile()
+
+
+def by_profile(full: Sequence[T], quick: Sequence[T] | None = None, *, profile: str | None = None) -> list[T]:
+    """The values of a size parameter under ``profile`` (default: :data:`PROFILE`).
+
+    Parameters
+    ----------
+    full : sequence
+        The values of the full profile, smallest first (today's sizes: the committed results pair with
+        them).
+    quick : sequence, optional
+        The values of the quick profile; default the first (smallest) value of ``full``.
+    profile : str, optional
+        ``"quick"`` or ``"full"``.
+
+    Raises
+    ------
+    ValueError
+        When ``quick`` holds a value ``full`` does not: quick runs only drop values, so their results
+        pair with full ones.
+    """
+    quick = list(full[:1] if quick is None else quick)
+    if not quick or any(value not in full for value in quick):
+        raise ValueError(f"quick values {quick} must be a non-empty subset of the full values {list(full)}")
+    return list(full) if (profile or PROFILE) == "full" else quick
+
+
+#: Registry example labels -> the labels the committed results use (asv pairs results by parameter
+#: value, so renaming a variant would orphan its history). Only the renamed ones are listed.
+LABEL_ALIASES: dict[str, str] = {"bloom": "bloom_table"}
+#: Variants the suite adds to the registry's examples: label -> (variant it derives from, arguments added).
+DERIVED_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {"full_sparse": ("full", {"sparse": True})}
+
+
+def layer_variants() -> dict[str, tuple[str, dict[str, object]]]:
+    """Every layer variant the suite benchmarks: label -> (registered method, arguments).
+
+    Each ``examples`` entry of each method of :func:`bloombench.layers.available_methods`, in registry
+    order, labelled by its example name (renamed by :data:`LABEL_ALIASES`), each derived variant of
+    :data:`DERIVED_VARIANTS` right after the variant it derives from.
+
+    Raises
+    ------
+    ValueError
+        When two examples share a label, or an alias or derived variant names no example (a stale entry
+        here would silently drop a benchmark series).
+    """
+    variants: dict[str, tuple[str, dict[str, object]]] = {}
+    for method in available_methods():
+        for example, params in get_method(method).examples.items():
+            label = LABEL_ALIASES.get(example, example)
+            if label in variants:
+                raise ValueError(f"example {example!r} of layer method {method!r} reuses the variant label "
+                                 f"{label!r}; example names must be unique over the registry")
+            variants[label] = (method, dict(params))
+            for derived, (base, extra) in DERIVED_VARIANTS.items():
+                if base == label:
+                    variants[derived] = (method, {**params, **extra})
+    examples = {example for method in available_methods() for example in get_method(method).examples}
+    stale = sorted({a for a in LABEL_ALIASES if a not in examples}
+                   | {d for d, (base, _) in DERIVED_VARIANTS.items() if base not in variants})
+    if stale:
+        raise ValueError(f"benchmarks/common.py names layer examples the registry no longer has: {stale}")
+    return variants
+
+
+#: label -> (registered method, arguments) of every layer variant (see :func:`layer_variants`).
+VARIANTS = layer_variants()
+#: The Bloom configuration benchmarked everywhere: the registry's ``bloom`` example (compression 0.2, k = 4).
+BLOOM: dict[str, object] = VARIANTS["bloom_table"][1]
+
+#: The suite's reference models by label: the quick reproduction profile's (dim 32, BPR loss).
+MODELS: dict[str, dict[str, object]] = {
+    "implicit": {"kind": "implicit", "loss": "bpr", "embedding_dim": DIM},
+    "lstm": {"kind": "sequence", "representation": "lstm", "loss": "bpr", "embedding_dim": DIM},
+}
+
+
+def trial_config(model: str, variant: str, *, dataset: Mapping[str, Any], training: Mapping[str, Any],
+                 evaluate: bool = True) -> dict[str, Any]:
+    """The resolved trial config of ``MODELS[model]`` with layer variant ``variant`` on all its tables.
+
+    Parameters
+    ----------
+    model : str
+        A key of :data:`MODELS`.
+    variant : str
+        A key of :data:`VARIANTS` (not a ``sparse`` one: a trial takes sparse gradients from its
+        optimizer, ``adam-sparse``).
+    dataset, training : mapping
+        The config's ``dataset`` and ``training`` sections (the rest keep the library's defaults: random
+        80/10/10 split with seed 0, the kind's sequence windows, every table of the variant).
+    evaluate : bool
+        ``evaluation.enabled``: false for timing-only trials.
+    """
+    # Imported on use: hashing's probe interpreter imports this module and needs no experiment machinery.
+    from bloombench.experiments.config import resolve_config
+
+    method, params = VARIANTS[variant]
+    return resolve_config({"dataset": dict(dataset), "model": dict(MODELS[model]),
+                           "embedding": {"method": method, "params": params},
+                           "training": dict(training), "evaluation": {"enabled": evaluate}})
 
 
 def require_device(device: str) -> torch.device:

@@ -24,9 +24,11 @@ import xxhash
 from bloombench.hashing import available_hashes, derive_seeds, get_hash, hash_ids, hash_ids_torch
 from bloombench.layers import HashIndex
 
-from .common import DEVICES, MALLOC_ENV, REPO_ROOT, best_seconds, require_device
+from .common import DEVICES, MALLOC_ENV, REPO_ROOT, best_seconds, by_profile, require_device
 
-SIZES = [100_000, 1_000_000, 10_000_000]
+SIZES = by_profile([100_000, 1_000_000, 10_000_000])
+#: The allocator settings matter above glibc's mmap threshold only: 1e6 ids is the small end.
+MALLOC_SIZES = by_profile([1_000_000, 10_000_000])
 #: Families hashed by one array kernel; every other family maps a per-key function over the ids.
 VECTORISED = {"murmur3", "murmur3_int32", "murmur3_128", "multiplicative", "universal", "random"}
 #: Largest id count per family kind: C-library families run at ~10 M ids/s, hashlib digests at ~1 M ids/s.
@@ -150,7 +152,7 @@ class MallocEffect:
     The difference is the cost of returning large temporaries to the OS and page-faulting them again.
     """
 
-    params = (["suite", "glibc-default"], [1_000_000, 10_000_000])
+    params = (["suite", "glibc-default"], MALLOC_SIZES)
     param_names = ["malloc", "n_ids"]
     timeout = 120
 
@@ -168,7 +170,7 @@ class MallocEffect:
 class BloomIndexBuild:
     """Building a Bloom layer's (rows, k) int32 index table: murmur3 under k seeds, buckets of m = rows/5."""
 
-    params = ([100_000, 1_000_000, 10_000_000], [1, 4])
+    params = (SIZES, [1, 4])
     param_names = ["rows", "num_hashes"]
     timeout = 180
 

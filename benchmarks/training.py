@@ -1,86 +1,70 @@
 """One training epoch of implicit factorization and of the LSTM sequence model: full vs Bloom tables,
 dense vs sparse gradients, on ML-100K-shaped synthetic data (benchmarks never download).
 
-The data has ML-100K's shape (943 users, 1,682 items, 100,000 interactions, Zipf item popularity,
-sequential structure for the LSTM). The inflated setting keeps the same interactions and declares an item
-space of 1e6 ids, as Spotlight's scaling script inflates its tables: only the table grows, so the epoch
-time isolates what a large table costs (dense Adam touches every row at every step).
+Each measurement is one trial of the library's runner (``bloombench.experiments.trial.run_trial``), so
+the data, the split, the table inflation and the model are exactly the experiments' own: synthetic data
+of ML-100K's shape (943 users, 1,682 items, 100,000 interactions, Zipf item popularity, sequential
+structure for the LSTM), the runner's random 80/10/10 split (the LSTM trains on the kind's windows of
+the training part: 100 items, at least 20), one epoch, no evaluation. ``table_rows`` None keeps the
+data's id spaces; 1e6 is Spotlight's scaling protocol, as the speed experiment runs it
+(``dataset.table_rows``: the same interactions, the user and item id spaces inflated to 1e6 rows), so
+the epoch time isolates what a large table costs (dense Adam touches every row at every step).
 
 Hyperparameters are those of the quick reproduction profile (dim 32, lr 1e-2, l2 1e-6; batch 1024 for
 factorization, 256 sequences for the LSTM). The epoch time is the training loop's own clock
-(``FitHistory.seconds``: building the model and its index tables is not part of it); a short fit in
-``setup`` pays the process's first-call costs beforehand.
+(``seconds_per_epoch``: loading data and building the model and its index tables is not part of it); a
+trial on a small data set in ``setup`` pays the process's first-call costs beforehand. There is no
+``setup_cache``: the runner loads and splits the data itself (40 ms for this synthetic set), outside the
+clock.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from bloombench.experiments.trial import run_trial
 
-from bloombench.data import Interactions, synthetic
-from bloombench.layers import embedding_factory
-from bloombench.models import ImplicitFactorizationModel, ImplicitSequenceModel
-
-from .common import BLOOM, DEVICES, DIM, require_device
+from .common import DEVICES, MODELS, by_profile, require_device, trial_config
 
 ML100K_SHAPE = {"num_users": 943, "num_items": 1682, "num_interactions": 100_000}
-INFLATED_ITEMS = 1_000_000
-MAX_LENGTH = 100  # about the 95th percentile of the per-user counts (Spotlight's choice of window)
-MIN_LENGTH = 20
-FIT = {"lr": 1e-2, "l2": 1e-6, "seed": 0}
+#: A small data set of the same kind for the warm-up trial (100 interactions per user, so every user has
+#: an LSTM window).
+WARM_UP_SHAPE = {"num_users": 50, "num_items": 1682, "num_interactions": 5_000}
+#: ``dataset.table_rows``: None keeps the data's id spaces.
+TABLE_ROWS = by_profile([None, 1_000_000])
+TRAINING = {"epochs": 1, "lr": 1e-2, "l2": 1e-6, "seed": 0}
 BATCH = {"implicit": 1024, "lstm": 256}
-# variant -> (embedding method and parameters, optimizer)
-VARIANTS: dict[str, tuple[str, dict[str, object], str]] = {
-    "full": ("full", {}, "adam"),
-    "full-sparse": ("full", {}, "adam-sparse"),
-    "bloom": ("bloom", BLOOM, "adam"),
-    "bloom-sparse": ("bloom", BLOOM, "adam-sparse"),
+#: variant -> (layer variant of ``common.VARIANTS``, optimizer of ``bloombench.models.OPTIMIZERS``)
+EPOCH_VARIANTS: dict[str, tuple[str, str]] = {
+    "full": ("full", "adam"),
+    "full-sparse": ("full", "adam-sparse"),
+    "bloom": ("bloom_table", "adam"),
+    "bloom-sparse": ("bloom_table", "adam-sparse"),
 }
 
 
-def with_item_space(data: Interactions, num_items: int) -> Interactions:
-    """The same interactions declared over ``num_items`` item ids (the table grows, the data does not)."""
-    return Interactions(user_ids=data.user_ids, item_ids=data.item_ids, timestamps=data.timestamps,
-                        num_users=data.num_users, num_items=num_items)
-
-
-def training_data(model: str, data: Interactions) -> Any:
-    """What ``model`` trains on: the interactions, or the LSTM's left-padded windows of them."""
-    return data if model == "implicit" else data.to_sequences(MAX_LENGTH, MIN_LENGTH)
-
-
-def fit_one_epoch(model: str, variant: str, data: Any, device: str) -> float:
-    """Build ``model`` with ``variant``'s tables, train one epoch on ``data``; the epoch's seconds."""
-    method, params, optimizer = VARIANTS[variant]
-    factory = embedding_factory(method, **params)
-    if model == "implicit":
-        net = ImplicitFactorizationModel(loss="bpr", embedding_dim=DIM, embedding_factory=factory)
-    else:
-        net = ImplicitSequenceModel(representation="lstm", loss="bpr", embedding_dim=DIM, embedding_factory=factory)
-    history = net.fit(data, epochs=1, batch_size=BATCH[model], optimizer=optimizer, device=device, **FIT)
-    return history.seconds[0]
+def epoch_config(model: str, variant: str, table_rows: int | None, device: str,
+                 shape: dict[str, int] = ML100K_SHAPE) -> dict[str, Any]:
+    """The trial config of one timed epoch of ``model`` with ``variant``'s tables and optimizer."""
+    layer, optimizer = EPOCH_VARIANTS[variant]
+    dataset = {"name": "synthetic", "synthetic": {**shape, "sequential": True, "seed": 0},
+               "table_rows": table_rows}
+    training = {**TRAINING, "batch_size": BATCH[model], "optimizer": optimizer, "device": device}
+    return trial_config(model, layer, dataset=dataset, training=training, evaluate=False)
 
 
 class Epoch:
-    """Seconds of one epoch (model x tables/gradients x item-table size x device)."""
+    """Seconds of one epoch (model x tables/gradients x table rows x device)."""
 
-    params = (["implicit", "lstm"], list(VARIANTS), [ML100K_SHAPE["num_items"], INFLATED_ITEMS], DEVICES)
-    param_names = ["model", "variant", "items", "device"]
+    params = (list(MODELS), list(EPOCH_VARIANTS), TABLE_ROWS, DEVICES)
+    param_names = ["model", "variant", "table_rows", "device"]
     timeout = 300
 
-    def setup_cache(self) -> dict[int, Interactions]:
-        data = synthetic(**ML100K_SHAPE, sequential=True, seed=0)
-        return {ML100K_SHAPE["num_items"]: data, INFLATED_ITEMS: with_item_space(data, INFLATED_ITEMS)}
-
-    def setup(self, cache: dict[int, Interactions], model: str, variant: str, items: int, device: str) -> None:
+    def setup(self, model: str, variant: str, table_rows: int | None, device: str) -> None:
         require_device(device)
-        self.data = training_data(model, cache[items])
-        small = cache[ML100K_SHAPE["num_items"]].subset(np.arange(5_000))
-        fit_one_epoch(model, variant, training_data(model, small), device)  # first-call costs
+        run_trial(epoch_config(model, variant, None, device, WARM_UP_SHAPE))  # first-call costs
 
-    def track_seconds_per_epoch(self, cache: dict[int, Interactions], model: str, variant: str, items: int,
-                                device: str) -> float:
-        return fit_one_epoch(model, variant, self.data, device)
+    def track_seconds_per_epoch(self, model: str, variant: str, table_rows: int | None, device: str) -> float:
+        return run_trial(epoch_config(model, variant, table_rows, device))["seconds_per_epoch"][0]
 
     track_seconds_per_epoch.unit = "seconds"

@@ -1,5 +1,7 @@
-"""The asv suite runs: every benchmark's setup and body once at its smallest parameters on the CPU, so a
-library change that breaks a benchmark fails here; and asv.conf.json installs what the package pins."""
+"""The asv suite runs: every benchmark's setup and body once at its smallest parameters on the CPU (the
+quick profile's), so a library change that breaks a benchmark fails here; the generated benchmarks cover
+every registered layer method; the profiles keep the committed results' parameters; and asv.conf.json
+installs what the package pins."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import importlib.util
 import inspect
 import json
 import math
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -18,22 +22,28 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["hashing", "layers", "optim", "training", "evaluation", "quality"]
-PREFIXES = ("time_", "track_", "peakmem_", "mem_")
+#: Every benchmark file; common.py holds the shared helpers and no benchmark.
+MODULES = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem not in ("__init__", "common"))
+PREFIXES = ("time_", "timeraw_", "track_", "peakmem_", "mem_")
+PROFILE_ENV = "BLOOMBENCH_ASV_PROFILE"
 
 
 def _import_suite() -> dict[str, ModuleType]:
-    """Import ``benchmarks`` from the checkout as asv does (a package, so ``from .common`` works)."""
+    """Import ``benchmarks`` from the checkout as asv does (a package, so ``from .common`` works), under the
+    quick profile unless the environment names one (the profile is read at import)."""
     if "benchmarks" not in sys.modules:
         spec = importlib.util.spec_from_file_location("benchmarks", ROOT / "benchmarks" / "__init__.py",
                                                       submodule_search_locations=[str(ROOT / "benchmarks")])
         package = importlib.util.module_from_spec(spec)
         sys.modules["benchmarks"] = package
         spec.loader.exec_module(package)
-    return {name: importlib.import_module(f"benchmarks.{name}") for name in MODULES}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PROFILE_ENV, os.environ.get(PROFILE_ENV) or "quick")
+        return {name: importlib.import_module(f"benchmarks.{name}") for name in [*MODULES, "common"]}
 
 
 SUITE = _import_suite()
+COMMON = SUITE.pop("common")
 
 
 def _smallest(name: str, values: list) -> list:
@@ -45,9 +55,15 @@ def _smallest(name: str, values: list) -> list:
     return list(values)
 
 
+def _asv_classes(mod: ModuleType) -> list[type]:
+    """The classes asv collects from ``mod``: public names, not abstract, with a benchmark method."""
+    return [value for name, value in vars(mod).items()
+            if not name.startswith("_") and inspect.isclass(value) and not inspect.isabstract(value)
+            and any(n.startswith(PREFIXES) for n in dir(value))]
+
+
 def _classes() -> list[tuple[str, type]]:
-    return [(module, cls) for module, mod in SUITE.items() for _, cls in inspect.getmembers(mod, inspect.isclass)
-            if cls.__module__ == mod.__name__ and any(n.startswith(PREFIXES) for n in dir(cls))]
+    return [(module, cls) for module, mod in SUITE.items() for cls in _asv_classes(mod)]
 
 
 def _cases() -> list:
@@ -81,7 +97,7 @@ def _one_thread():
 def _short_quality_fit():
     """One epoch instead of ten for the MovieLens benchmark: the same code path, a tenth of the time."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(SUITE["quality"].FIT, "epochs", 1)
+        patch.setitem(SUITE["quality"].TRAINING, "epochs", 1)
         yield
 
 
@@ -111,6 +127,9 @@ def run_benchmark(cls: type, method: str, params: tuple) -> object:
 def test_every_benchmark_class_declares_consistent_parameters() -> None:
     classes = _classes()
     assert {module for module, _ in classes} == set(MODULES)
+    # asv collects every public class of a module: a benchmark class imported into another benchmark file
+    # would run twice under two names, and a public mixin would run without parameters.
+    assert all(cls.__module__ == f"benchmarks.{module}" for module, cls in classes)
     for _, cls in classes:
         if hasattr(cls, "params"):
             params = cls.params if isinstance(cls.params, tuple) else (cls.params,)
@@ -165,6 +184,127 @@ def test_quality_is_skipped_without_movielens(monkeypatch: pytest.MonkeyPatch, t
     assert metrics == {}
     with pytest.raises(NotImplementedError, match="MovieLens 100K not found"):
         bench.setup(metrics, "full")
+
+
+def test_every_registered_layer_example_is_benchmarked() -> None:
+    from bloombench.layers import available_methods, get_method
+
+    examples = {COMMON.LABEL_ALIASES.get(label, label): method for method in available_methods()
+                for label in get_method(method).examples}
+    assert set(available_methods()) == set(examples.values())  # every method declares an example
+    layers = SUITE["layers"]
+    for cls in (layers.LayerPass, layers.LayerMemory):
+        labels = cls.params[cls.param_names.index("method")]
+        assert set(labels) == set(examples) | set(COMMON.DERIVED_VARIANTS), cls.__name__
+    # The labels the committed results use are still generated (asv pairs results by parameter value).
+    assert {"full", "full_sparse", "bloom_table", "bloom_on_the_fly"} <= set(COMMON.VARIANTS)
+    assert COMMON.VARIANTS["full_sparse"] == ("full", {"sparse": True})
+
+
+def test_a_newly_registered_method_is_benchmarked_without_an_edit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bloombench.layers import HashingTrickEmbedding, make_embedding, registry
+
+    class ToyEmbedding(HashingTrickEmbedding):
+        examples = {"toy": {"compression_ratio": 0.5}, "toy_on_the_fly": {"compression_ratio": 0.5,
+                                                                          "index": "on_the_fly"}}
+
+    monkeypatch.setitem(registry._METHODS, "toy", ToyEmbedding)
+    variants = COMMON.layer_variants()
+    assert variants["toy"] == ("toy", {"compression_ratio": 0.5})
+    assert variants["toy_on_the_fly"][0] == "toy"
+    method, params = variants["toy_on_the_fly"]
+    assert make_embedding(method, 100, 4, **params).memory_bytes() > 0
+
+
+def test_layer_variants_refuse_duplicate_and_stale_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bloombench.layers import FullEmbedding, registry
+
+    class Again(FullEmbedding):
+        examples = {"full": {}}
+
+    with monkeypatch.context() as patch:
+        patch.setitem(registry._METHODS, "again", Again)
+        with pytest.raises(ValueError, match="reuses the variant label 'full'"):
+            COMMON.layer_variants()
+    with monkeypatch.context() as patch:
+        patch.setitem(COMMON.LABEL_ALIASES, "gone", "gone_label")
+        with pytest.raises(ValueError, match="gone"):
+            COMMON.layer_variants()
+
+
+def test_profile_names_and_quick_values_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROFILE_ENV, "fast")
+    with pytest.raises(ValueError, match="quick"):
+        COMMON.active_profile()
+    monkeypatch.setenv(PROFILE_ENV, "")
+    assert COMMON.active_profile() == "full"
+    assert COMMON.by_profile([1, 2, 3], profile="quick") == [1]
+    assert COMMON.by_profile([1, 2, 3], [1, 3], profile="quick") == [1, 3]
+    assert COMMON.by_profile([1, 2, 3], profile="full") == [1, 2, 3]
+    with pytest.raises(ValueError, match="subset"):
+        COMMON.by_profile([1, 2], [5])
+
+
+_DUMP = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+out = {}
+for module in sys.argv[2:]:
+    mod = importlib.import_module("benchmarks." + module)
+    for name, cls in vars(mod).items():
+        if isinstance(cls, type) and cls.__module__ == mod.__name__ and hasattr(cls, "param_names"):
+            out[module + "." + name] = [cls.param_names, [[repr(v) for v in values] for values in cls.params]]
+print(json.dumps(out))
+"""
+
+
+@functools.cache
+def _params_under(profile: str) -> dict[str, list]:
+    """``{module.Class: [param_names, [[repr(value)...]...]]}`` of the suite imported under ``profile`` (in a
+    fresh interpreter: the profile is read at import), values as asv records them."""
+    env = {**os.environ, PROFILE_ENV: profile,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _DUMP, str(ROOT), *MODULES], env=env, capture_output=True,
+                          text=True, check=True, timeout=300)
+    return json.loads(done.stdout)
+
+
+def test_quick_profile_only_drops_size_values() -> None:
+    quick, full = _params_under("quick"), _params_under("full")
+    assert quick.keys() == full.keys()
+    shrunk = set()
+    for name, (names, values) in full.items():
+        assert quick[name][0] == names, name
+        for param, full_values, quick_values in zip(names, values, quick[name][1]):
+            assert quick_values and set(quick_values) <= set(full_values), (name, param)
+            if quick_values != full_values:
+                shrunk.add(f"{name}.{param}")
+    # Labels (methods, hashes, optimizers) and devices are never dropped: only sizes are.
+    assert all(name.rsplit(".", 1)[1] in {"rows", "batch", "n_ids", "table_rows"} for name in shrunk), shrunk
+    assert {"layers.LayerPass.rows", "layers.LayerMemory.rows", "hashing.HashIds.n_ids",
+            "training.Epoch.table_rows", "optim.OptimizerStep.rows"} <= shrunk
+    assert full["layers.LayerPass"][1][1:3] == [["10000", "1000000", "10000000"], ["256", "4096"]]
+
+
+def test_full_profile_keeps_the_parameters_of_the_committed_results() -> None:
+    """``asv compare`` pairs results by benchmark name and parameter values: every committed benchmark still
+    exists with every committed value, except the epoch benchmark, which now runs the speed experiment's
+    protocol (``dataset.table_rows`` inflates both tables) and was re-keyed on purpose."""
+    committed = json.loads((ROOT / "results" / "asv" / "benchmarks.json").read_text(encoding="utf-8"))
+    full = _params_under("full")
+    rekeyed = set()
+    for key, bench in committed.items():
+        if key == "version":
+            continue
+        cls = key.rsplit(".", 1)[0]
+        assert cls in full, f"{key} is no longer generated"
+        names, values = full[cls]
+        if names != bench["param_names"]:
+            rekeyed.add(key)
+            continue
+        for param, old, new in zip(names, bench["params"], values):
+            assert set(old) <= set(new), f"{key}: {param} lost {sorted(set(old) - set(new))}"
+    assert rekeyed == {"training.Epoch.track_seconds_per_epoch"}
 
 
 def _pins(lines: list[str]) -> dict[str, str]:
