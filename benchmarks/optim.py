@@ -16,9 +16,7 @@ from __future__ import annotations
 import torch
 
 from bloombench.models import OPTIMIZERS, FitOptions
-
-# The training loop's builder (name -> optimizers, sparse/dense split); it has no public name yet.
-from bloombench.models.training import _build_optimizers as build_optimizers
+from bloombench.models.training import build_optimizers  # the training loop's own (sparse/dense split)
 
 from .common import DEVICES, best_seconds, by_profile, random_ids, require_device, synchronize
 from .layers import build, forward_backward

@@ -28,7 +28,7 @@ from bloombench.models import (
     sample_items,
 )
 from bloombench.models import train as train_loop
-from bloombench.models.training import _build_optimizers
+from bloombench.models.training import build_optimizers
 
 
 def _sigmoid(x: float) -> float:
@@ -272,7 +272,7 @@ def test_adam_sparse_splits_sparse_tables_from_dense_biases():
     net(torch.tensor([0, 1]), torch.tensor([2, 3])).sum().backward()
     assert net.user_embeddings.weight.grad.is_sparse and net.item_embeddings.weight.grad.is_sparse
     assert not net.user_biases.weight.grad.is_sparse
-    sparse_opt, dense_opt = _build_optimizers(net, options)
+    sparse_opt, dense_opt = build_optimizers(net, options)
     assert isinstance(sparse_opt, torch.optim.SparseAdam)
     assert type(dense_opt) is torch.optim.Adam
     sparse_ids = {id(p) for g in sparse_opt.param_groups for p in g["params"]}
@@ -286,7 +286,7 @@ def test_adam_sparse_splits_sparse_tables_from_dense_biases():
     dense_opt.step()
     assert all(not torch.equal(b, p) for b, p in zip(before, net.parameters()))
     # The dense setting is one Adam over everything.
-    (only,) = _build_optimizers(BilinearNet(5, 6, 3), FitOptions(optimizer="adam"))
+    (only,) = build_optimizers(BilinearNet(5, 6, 3), FitOptions(optimizer="adam"))
     assert type(only) is torch.optim.Adam and len(only.param_groups[0]["params"]) == 4
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "OPTIMIZERS",
     "FitHistory",
     "FitOptions",
+    "build_optimizers",
     "resolve_device",
     "seeded_init",
     "train",
@@ -187,7 +188,7 @@ def _split_sparse(net: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter
     return sparse, dense
 
 
-def _build_optimizers(net: nn.Module, options: FitOptions) -> list[torch.optim.Optimizer]:
+def build_optimizers(net: nn.Module, options: FitOptions) -> list[torch.optim.Optimizer]:
     lr, l2 = options.lr, options.l2
     params = [p for p in net.parameters() if p.requires_grad]
     if options.optimizer == "adam":
@@ -295,7 +296,7 @@ def train(
             net.zero_grad(set_to_none=True)
             loss.backward()
             if optimizers is None:  # built now: the sparse/dense split needs real gradients
-                optimizers = _build_optimizers(net, options)
+                optimizers = build_optimizers(net, options)
             for optimizer in optimizers:
                 optimizer.step()
             batch_losses[batch] = loss.detach()
