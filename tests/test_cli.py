@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -108,3 +109,58 @@ def test_start_up_and_help_import_no_torch() -> None:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=dict(os.environ))
     assert time.perf_counter() - start < 5  # a generous bound: what matters is that torch is not imported
+
+
+def test_an_output_path_that_is_a_file_and_an_unwritable_results_dir_are_one_line(tmp_path, capsys) -> None:
+    results = tmp_path / "results"
+    (results / "exp").mkdir(parents=True)
+    (results / "exp" / "trials.jsonl").write_text("")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, line = _error(capsys, "report", "--results-dir", str(results), "--out", str(blocker))
+    assert code == 1 and str(blocker) in line
+    # /proc refuses new folders even to root (CI runs as root, so a chmod would not stop it)
+    code, line = _error(capsys, "run", "factorization", "--profile", "quick", "--results-dir", "/proc/bloombench")
+    assert code == 1 and "/proc/bloombench" in line
+
+
+SPEC = """
+name = "tiny"
+seeds = [0, 1, 2]
+[base]
+dataset = { name = "synthetic", synthetic = { num_users = 200, num_items = 300, num_interactions = 20000, seed = 3 } }
+model = { embedding_dim = 16 }
+training = { epochs = 6, batch_size = 256 }
+[grid]
+"embedding.params.compression_ratio" = [0.2, 0.3, 0.5]
+[[variants]]
+label = "full"
+baseline = true
+embedding = { method = "full" }
+[[variants]]
+label = "bloom"
+embedding = { method = "bloom", params = { num_hashes = 2 } }
+"""
+
+
+def test_ctrl_c_mid_sweep_says_what_was_kept_and_the_rerun_resumes(tmp_path) -> None:
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    trials = tmp_path / "results" / "tiny" / "trials.jsonl"
+    command = [sys.executable, "-m", "bloombench.cli", "run", str(spec), "--results-dir", str(tmp_path / "results"),
+               "--no-progress"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (trials.exists() and trials.read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert f"interrupted; the trials recorded so far are kept in {tmp_path / 'results'}/tiny/trials.jsonl" in err
+    kept = [json.loads(line)["trial_key"] for line in trials.read_text().splitlines()]
+    assert 2 <= len(kept) < 12
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    assert f"{len(kept)} already recorded" in rerun.stdout
+    keys = [json.loads(line)["trial_key"] for line in trials.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 12
