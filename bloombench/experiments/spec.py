@@ -11,7 +11,7 @@ refused::
     diagnostics = false               # record collision diagnostics of the hashed tables
     max_concurrent = 1                # optional cap on trials in flight (timing experiments: 1)
 
-    [base]                            # trial config shared by every trial (sections of trial.DEFAULTS)
+    [base]                            # trial config shared by every trial (see experiments.config)
     model = {kind = "implicit", loss = "bpr", embedding_dim = 32}
 
     [contexts]                        # optional: settings every variant, the baseline too, runs under;
