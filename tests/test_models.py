@@ -543,3 +543,10 @@ def test_fit_refuses_the_wrong_data_type_and_empty_data(model) -> None:
                              ratings=np.array([], dtype=np.float32), num_users=2, num_items=2)
         with pytest.raises(ValueError, match="interactions is empty; nothing to fit"):
             model.fit(empty)
+
+
+def test_dense_optimizers_use_torchs_fused_step_on_the_cpu():
+    net = BilinearNet(5, 6, 3)
+    for name in ("adam", "adagrad", "sgd"):
+        (optimizer,) = build_optimizers(net, FitOptions(optimizer=name))
+        assert optimizer.defaults["fused"] is True, name
