@@ -68,9 +68,9 @@ def _names(module: str, function: str) -> Callable[[], Sequence[str]]:
 
 
 def _dataset_names() -> list[str]:
-    from bloombench.data import available_datasets
+    from bloombench.data import GENERATORS, available_datasets
 
-    return [str(row["name"]) for row in available_datasets()] + ["synthetic"]
+    return [str(row["name"]) for row in available_datasets()] + list(GENERATORS)
 
 
 def _optimizers() -> Sequence[str]:
@@ -114,10 +114,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` flags (help texts say each default)."""
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="movielens-100k", choices=LazyChoices(_dataset_names),
-                      help="dataset (default: %(default)s); 'synthetic' generates one (see --synthetic)")
+                      help="dataset (default: %(default)s); 'synthetic' (Zipf) and 'planted' (latent factors) "
+                      "generate one (see --synthetic)")
     data.add_argument("--synthetic", action="append", type=_key_value, metavar="KEY=VALUE",
-                      help="argument of the synthetic generator, e.g. num_items=5000 (repeatable; default: "
-                      "MovieLens 100K's shape)")
+                      help="argument of the generator, e.g. num_items=5000 (repeatable; default: the generator's)")
     data.add_argument("--data-dir", default=None, help="data directory (default: $BLOOMBENCH_DATA or the cache)")
     data.add_argument("--split", choices=["random", "user"], default=None,
                       help="random 80/10/10 split of the interactions, or whole users held out (default: random)")
@@ -199,9 +199,11 @@ def train_config(args: argparse.Namespace) -> dict[str, Any]:
             _refuse(CONFIG_FLAGS.get(path, path), f"does not apply to --model {kind}")
         config.setdefault(section, {})[key] = value
 
+    from bloombench.data import GENERATORS
+
     synthetic = dict(args.synthetic or [])
-    if synthetic and args.dataset != "synthetic":
-        _refuse("--synthetic", f"needs --dataset synthetic, got --dataset {args.dataset}")
+    if synthetic and args.dataset not in GENERATORS:
+        _refuse("--synthetic", f"needs a generated --dataset ({', '.join(GENERATORS)}), got --dataset {args.dataset}")
     for path, flag in CONFIG_FLAGS.items():
         if path == "dataset.synthetic":
             put(path, synthetic or None)

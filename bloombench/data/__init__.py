@@ -8,8 +8,10 @@ from bloombench.data.datasets import (
     load_dataset,
 )
 from bloombench.data.filters import filter_min_interactions
+from bloombench.data.generators import GENERATORS, generate
 from bloombench.data.interactions import Interactions, SequenceInteractions, remap_ids
 from bloombench.data.parsing import MalformedDataError, RatingsFormat, parse_ratings
+from bloombench.data.planted import planted
 from bloombench.data.splits import leave_last_out, random_split, temporal_split, user_split
 from bloombench.data.statistics import dataset_statistics
 from bloombench.data.synthetic import synthetic, zipf_rank_probabilities
@@ -17,6 +19,7 @@ from bloombench.data.synthetic import synthetic, zipf_rank_probabilities
 __all__ = [
     "ChecksumError",
     "DatasetNotFoundError",
+    "GENERATORS",
     "Interactions",
     "MalformedDataError",
     "RatingsFormat",
@@ -25,9 +28,11 @@ __all__ = [
     "dataset_statistics",
     "default_data_dir",
     "filter_min_interactions",
+    "generate",
     "leave_last_out",
     "load_dataset",
     "parse_ratings",
+    "planted",
     "random_split",
     "remap_ids",
     "synthetic",

@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from bloombench.data import Interactions, filter_min_interactions, load_dataset, random_split, synthetic, user_split
+from bloombench.data import (
+    GENERATORS,
+    Interactions,
+    filter_min_interactions,
+    generate,
+    load_dataset,
+    random_split,
+    user_split,
+)
 
 __all__ = ["split_data"]
 
@@ -19,8 +27,8 @@ __all__ = ["split_data"]
 @functools.lru_cache(maxsize=8)
 def _load(dataset_json: str) -> Interactions:
     spec = json.loads(dataset_json)
-    if spec["name"] == "synthetic":
-        data = synthetic(**spec["synthetic"])
+    if spec["name"] in GENERATORS:  # a seeded generator, its arguments in dataset.synthetic
+        data = generate(spec["name"], **spec["synthetic"])
     else:
         data = load_dataset(spec["name"], data_dir=spec["data_dir"], progress=False)
     if spec["min_user"] > 1 or spec["min_item"] > 1:

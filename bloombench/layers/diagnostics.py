@@ -7,12 +7,17 @@ trick, hash embeddings' components; HashCoFi's element positions, with k = dim a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from scipy import stats
+
+from bloombench.theory import (
+    expected_repeat_share,
+    expected_signature_collision_share,
+    signature_collision_probability,
+)
 
 __all__ = ["CollisionDiagnostics", "collision_diagnostics", "expected_repeat_share",
            "expected_signature_collision_share", "signature_collision_probability"]
@@ -66,57 +71,6 @@ class CollisionDiagnostics:
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
-
-
-def expected_repeat_share(num_buckets: int, num_hashes: int) -> float:
-    """Chance that k uniform independent buckets out of m are not all distinct."""
-    distinct = 1.0
-    for i in range(num_hashes):
-        distinct *= max(0.0, 1.0 - i / num_buckets)
-    return 1.0 - distinct
-
-
-def _partitions(k: int, largest: int | None = None) -> Iterator[list[int]]:
-    """Integer partitions of k as non-increasing lists of parts."""
-    largest = k if largest is None else largest
-    if k == 0:
-        yield []
-        return
-    for part in range(min(k, largest), 0, -1):
-        for rest in _partitions(k - part, part):
-            yield [part, *rest]
-
-
-def signature_collision_probability(num_buckets: int, num_hashes: int) -> float:
-    """Exact probability that two ids, each with k independent uniform buckets out of m, have the same
-    multiset of buckets.
-
-    Multisets are not equally likely (one with repeats has fewer orderings), so this sums over the
-    multiplicity patterns (partitions ``lam`` of k): ``count(lam) * (k! / prod lam_i!)**2 / m**(2k)``
-    with ``count(lam) = m! / ((m - len(lam))! prod_v r_v!)``, ``r_v`` the number of parts equal to v.
-    ``1 / C(m + k - 1, k)`` (uniform multisets) is a lower bound. For k = 2 it is ``(2m - 1) / m**3``.
-    """
-    m, k = num_buckets, num_hashes
-    total = 0.0
-    log_k_fact = math.lgamma(k + 1)
-    for parts in _partitions(k):
-        if len(parts) > m:
-            continue
-        log_count = math.lgamma(m + 1) - math.lgamma(m - len(parts) + 1)
-        log_count -= sum(math.lgamma(parts.count(v) + 1) for v in set(parts))
-        log_orderings = log_k_fact - sum(math.lgamma(p + 1) for p in parts)
-        total += math.exp(log_count + 2 * log_orderings - 2 * k * math.log(m))
-    return total
-
-
-def expected_signature_collision_share(num_ids: int, num_buckets: int, num_hashes: int) -> float:
-    """Expected share of n ids whose signature equals another's: ``1 - (1 - q)**(n - 1)``."""
-    q = signature_collision_probability(num_buckets, num_hashes)
-    if num_ids < 2 or q == 0.0:
-        return 0.0
-    if q >= 1.0:
-        return 1.0
-    return -math.expm1((num_ids - 1) * math.log1p(-q))
 
 
 def collision_diagnostics(layer: torch.nn.Module, ids: torch.Tensor | np.ndarray | range | None = None,
