@@ -211,7 +211,9 @@ def failures_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The trials not recorded ``ok``: experiment, phase, variant, trial key, status and error, in file order."""
     if frame.empty or STATUS not in frame.columns:
         return pd.DataFrame()
-    failed = frame[frame[STATUS] != OK].assign(**{PHASE: phases(frame)})
+    failed = frame[frame[STATUS] != OK]
+    # The phases of the failed rows only: assigning a full-length Series to an empty frame would add its rows.
+    failed = failed.assign(**{PHASE: phases(failed)})
     columns = [c for c in (EXPERIMENT, PHASE, VARIANT, TRIAL_KEY, STATUS, ERROR) if c in failed.columns]
     return failed[columns].map(value_text).reset_index(drop=True)
 
