@@ -21,6 +21,7 @@ import pytest
 import torch
 from scipy import stats
 
+import report_records
 from bloombench.experiments import config_hash, environment, resolve_config, run_trial
 from bloombench.layers import collision_diagnostics, make_embedding
 from bloombench.report import build_report
@@ -99,7 +100,8 @@ seeds = [0, 1, 2]
 
 
 def write_results(root: Path) -> dict[str, list[dict]]:
-    """Four experiments: factorization (+ search, + a failure), hash families, speed, failures only."""
+    """Four experiments: factorization (+ search, + a failure), hash families, speed, failures only; and the
+    made-up ones of :mod:`report_records` (floors, the equal-memory baseline, encodings, old results)."""
     made: dict[str, list[dict]] = {}
     fact = [record("factorization", "full", tiny(lr=lr), phase="search") for lr in (1e-2, 5e-2, 1e-3)]
     chosen = {"selected_from": fact[0]["trial_key"]}  # the final trials run with lr = 1e-2
@@ -132,6 +134,7 @@ def write_results(root: Path) -> dict[str, list[dict]]:
         for r in records:
             store.append(r)
     (root / "factorization" / "spec.toml").write_text(SPEC, encoding="utf-8")
+    report_records.write(root)
     return made
 
 
@@ -316,7 +319,7 @@ def test_figures_are_absent_with_a_reason_when_the_records_lack_what_they_plot(r
         hash_family_figure(prepare(frame(results, "factorization")))
     no_baseline = frame(results, "factorization")
     no_baseline = no_baseline[no_baseline["config.embedding.method"] != "full"]
-    with pytest.raises(FigureAbsent, match="no full-table baseline"):
+    with pytest.raises(FigureAbsent, match="no baseline"):
         accuracy_ratio_figure(prepare(no_baseline))
 
 
@@ -342,14 +345,17 @@ def test_report_writes_figures_tables_and_a_page(report: Path, results: Path) ->
         "figures/hash-functions/time_ratio.png", "figures/hash-functions/hash_families.png",
         "figures/hash-functions/collisions.png",
         "figures/speed/speed.png",
+        *(f"figures/{name}/{figure}.png" for name in ("floors", "hashes", "old", "paper")
+          for figure in ("accuracy_ratio", "accuracy_bytes", "time_ratio")),
+        "figures/hashes/hash_families.png",
     }
     for name in figures:
         width, height = png_size(out / name)
         assert width >= 400 and height >= 300
         assert f'src="{name}"' in html
     # Absent figures are named with their reason.
-    assert "Seconds per epoch vs table rows</strong>: the trials hold 1 table size(s)" in html
-    assert "Collision diagnostics: measured vs ideal hashing</strong>: no trial records collision" in html
+    assert "Seconds per epoch vs table rows: the trials hold 1 table size(s)" in html
+    assert "Collision diagnostics: measured vs ideal hashing: no trial records collision" in html
     # Tables: CSV equal to the table function, Markdown beside it, links on the page.
     csv = pd.read_csv(out / "tables" / "factorization" / "accuracy.csv")
     expected = accuracy_table(load_results(results, "factorization"))
@@ -407,7 +413,7 @@ def test_report_of_a_subset_from_results_only_never_loads_torch(results: Path, t
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     html = (tmp_path / "one" / "index.html").read_text()
-    assert "figures/speed/speed.png" in html and "Accuracy ratio to the baseline vs compression</strong>:" in html
+    assert "figures/speed/speed.png" in html and "Accuracy ratio to the baseline vs compression: " in html
     assert "asv/index.html" not in html and "nowhere" not in html  # no asv pages: no link
     assert "Hyperparameter search" not in html
 

@@ -2,9 +2,11 @@
 
 Reads ``<results_dir>/<experiment>/trials.jsonl`` (through :func:`bloombench.results.load_results`)
 and the spec files beside it, nothing else: it never trains and never inspects the machine it runs on
-(the machine and environment shown are those the records name). The same results give the same files:
-experiments, rows and legends are sorted, figures carry no timestamp, and output files a previous build
-left under ``figures/``, ``tables/`` and ``specs/`` that this build did not write are removed.
+(the machine and environment shown are those the records name). The page opens with the Findings of every
+experiment (:mod:`bloombench.report.findings`), then each experiment's figures and tables. The same results
+give the same files: experiments, rows and legends are sorted, figures carry no timestamp, and output files
+a previous build left under ``figures/``, ``tables/`` and ``specs/`` that this build did not write are
+removed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from bloombench.report.figures import render_figures
+from bloombench.report.findings import findings
 from bloombench.report.html import TableView, anchor_ids, relative_href, render_page, table_view
 from bloombench.report.prepare import phases, prepare
 from bloombench.report.provenance import (
@@ -30,10 +33,14 @@ from bloombench.report.provenance import (
 )
 from bloombench.report.stats import CONFIDENCE
 from bloombench.report.tables import (
+    BELOW_POPULARITY,
     accuracy_table,
     collision_table,
     failures_table,
+    floors_table,
+    frontier_table,
     hash_table,
+    hash_test_table,
     search_table,
     speed_table,
     write_table,
@@ -48,18 +55,33 @@ _OUTPUTS = ("figures", "tables", "specs")  # the sub-folders of out_dir this mod
 #: Result tables of an experiment section: (file stem, title, what it holds, function of the records).
 RESULT_TABLES: tuple[tuple[str, str, str, Callable[[pd.DataFrame], pd.DataFrame]], ...] = (
     ("accuracy", "Accuracy, bytes and time per method and compression",
-     f"Final trials. Mean and {_CI} of the accuracy and of its per-seed ratio to the full-table baseline; "
-     "median embedding bytes and seconds per epoch; seed_matched counts the trials divided by the baseline "
-     "trial with the same seeds (the others by the baseline's mean).", accuracy_table),
+     f"Final trials. Mean and {_CI} of the accuracy and of its per-seed ratios to the baseline (accuracy_ratio) "
+     "and, where the records hold a popularity floor, to the floor (popularity_ratio; popularity_<metric>: the "
+     f"floor's value). {BELOW_POPULARITY} (▼, the row highlighted): the mean accuracy is below the floor's, a "
+     "result to explain before trusting it. Median embedding bytes and seconds per epoch; seed_matched and "
+     "popularity_seed_matched count the trials divided by the trial with the same seeds (the others by the "
+     "mean). A full table at a smaller embedding dimension sits at its bytes ratio.", accuracy_table),
+    ("floors", "Popularity and random floors",
+     f"Final trials of the floor models. Mean and {_CI} of the accuracy and of its per-seed ratio to the "
+     "baseline: what a method must beat.", floors_table),
+    ("frontier", "Pareto frontier of accuracy vs embedding bytes",
+     f"Every method setting by its median embedding bytes, mean and {_CI} of the accuracy; on_frontier: no "
+     "setting with as many or fewer bytes has a better mean.", frontier_table),
     ("speed", "Seconds per epoch per table size",
      f"Final trials. Mean and {_CI} of the median seconds per epoch, and of its ratio to the full table of "
      "the same size.", speed_table),
     ("hash_families", "Accuracy ratio per hash family",
      f"Final compressed trials. Mean and {_CI}; best family first at each compression ratio.", hash_table),
+    ("hash_tests", "Hash families against ideal hashing",
+     "Paired t-test (scipy.stats.ttest_rel, per seed) of each family's accuracy against the random family's at "
+     f"the same method and compression; difference: family minus random, mean and {_CI}; p_holm: Holm-adjusted "
+     "over the families; differs: p_holm < 0.05.", hash_test_table),
     ("collisions", "Collision diagnostics",
      "Means over the trials of each group; expected_*: the value under uniform independent hashing.",
      collision_table),
 )
+#: Tables whose boolean column flags a row on the page.
+_FLAGS = {"accuracy": BELOW_POPULARITY}
 
 
 @dataclass(frozen=True)
@@ -79,8 +101,9 @@ def _table(table: pd.DataFrame, name: str, title: str, note: str, folder: Path, 
     paths = write_table(table, folder, name)
     written.update(paths.values())
     # The section names the experiment: its column stays in the files only.
-    return _Table(f"{anchor}-{name}", title, note, table_view(table.drop(columns="experiment", errors="ignore")),
-                  relative_href(paths["csv"], page_dir), relative_href(paths["md"], page_dir))
+    view = table_view(table.drop(columns="experiment", errors="ignore"), flag=_FLAGS.get(name))
+    return _Table(f"{anchor}-{name}", title, note, view, relative_href(paths["csv"], page_dir),
+                  relative_href(paths["md"], page_dir))
 
 
 def _specs(results_dir: Path, experiment: str, folder: Path, page_dir: Path, written: set[Path]) -> list[dict]:
@@ -107,9 +130,11 @@ def _section(results_dir: Path, experiment: str, anchor: str, out: Path, written
     for result in render_figures(final, out / "figures" / experiment):
         if result.path is not None:
             written.add(result.path)
-        figures.append({"title": result.title, "reason": result.reason, "caption": result.caption,
-                        "id": f"{anchor}-fig-{result.name}",
+        figures.append({"name": result.name, "title": result.title, "reason": result.reason,
+                        "caption": result.caption, "id": f"{anchor}-fig-{result.name}",
                         "src": relative_href(result.path, out) if result.path else None})
+    # What the findings may link: the drawn figures and the tables with rows.
+    links = {f"fig-{f['name']}": f"#{f['id']}" for f in figures if f["src"]}
     tables, absent = [], []
     for name, title, note, make in RESULT_TABLES:
         table = make(records)
@@ -117,6 +142,7 @@ def _section(results_dir: Path, experiment: str, anchor: str, out: Path, written
             absent.append(title)
         else:
             tables.append(_table(table, name, title, note, tables_dir, out, anchor, written))
+            links[name] = f"#{tables[-1].id}"
     search, failures = search_table(records), failures_table(records)
     phase = phases(records) if not records.empty else pd.Series(dtype=object)
     status = records[STATUS] if STATUS in records.columns else pd.Series(OK, index=records.index)
@@ -129,7 +155,7 @@ def _section(results_dir: Path, experiment: str, anchor: str, out: Path, written
         "counts": {"final": int(((phase == FINAL) & (status == OK)).sum()),
                    "search": int(((phase == SEARCH) & (status == OK)).sum()),
                    "failed": int((status != OK).sum())},
-        "figures": figures, "tables": tables, "absent_tables": absent,
+        "figures": figures, "tables": tables, "absent_tables": absent, "findings": findings(final, links),
         "search": _table(search, "search", "Hyperparameter search", "Search trials (ok): the settings that vary, "
                          "the validation metric, and the configuration carried into the final trials.",
                          tables_dir, out, anchor, written) if not search.empty else None,

@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,17 +21,22 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-__all__ = ["TableView", "anchor_ids", "cell_text", "relative_href", "render_page", "table_view"]
+__all__ = ["FLAG_MARK", "TableView", "anchor_ids", "cell_text", "relative_href", "render_page", "table_view"]
 
 _TEMPLATE = "index.html.j2"
 
 
+#: What a flagged row's flag cell shows (the row is also marked by its class).
+FLAG_MARK = "▼ yes"
+
+
 @dataclass(frozen=True)
 class TableView:
-    """A table as the page shows it: column names and rows of cell texts."""
+    """A table as the page shows it: column names, rows of cell texts, and which rows are flagged."""
 
     columns: list[str]
     rows: list[list[str]]
+    flagged: list[bool] = field(default_factory=list)
 
 
 def cell_text(value: Any) -> str:
@@ -47,10 +52,24 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def table_view(table: pd.DataFrame) -> TableView:
-    """The cell texts of ``table`` (:func:`cell_text`), column order kept."""
+def table_view(table: pd.DataFrame, flag: str | None = None) -> TableView:
+    """The cell texts of ``table`` (:func:`cell_text`), column order kept.
+
+    Parameters
+    ----------
+    table : DataFrame
+    flag : str, optional
+        A boolean column: its true rows are flagged (the page marks the row, the cell reads
+        :data:`FLAG_MARK`).
+    """
     rows = [[cell_text(v) for v in row] for row in table.itertuples(index=False, name=None)]
-    return TableView([str(c) for c in table.columns], rows)
+    flagged = [False] * len(rows)
+    if flag is not None and flag in table.columns:
+        position = list(table.columns).index(flag)
+        flagged = [bool(v) for v in table[flag].fillna(False)]
+        for row, marked in zip(rows, flagged):
+            row[position] = FLAG_MARK if marked else ""
+    return TableView([str(c) for c in table.columns], rows, flagged)
 
 
 def relative_href(target: str | Path, page_dir: str | Path) -> str:

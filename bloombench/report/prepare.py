@@ -6,6 +6,12 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
 ``phase``
     ``search`` or ``final``.
 
+``is_floor``, ``floor``
+    The trials of a floor model (``config.model.kind`` in :data:`FLOOR_KINDS`: ``popularity``, ``random``;
+    no embedding or encoding, no epochs) and its kind ('' for every other trial). Floors are not methods:
+    they have no compression; the figures draw them as bands and the tables as their own rows.
+``part_section``
+    Where the record's compressible part came from: ``embedding``, ``encoding`` or '' (a floor).
 ``method``
     The record's ``variant`` label (the spec's name for it; the embedding method where a record has none)
     plus whichever embedding settings vary among the trials of that name, e.g. ``bloom k=4 (hash=xxh64)``
@@ -17,24 +23,33 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
 ``hash``
     The hash family (``params.hash`` of the record's embedding or encoding; '' where it names none).
 ``compression``
-    ``params.compression_ratio`` of the embedding or encoding; 1.0 for the full table and for the baseline.
+    ``params.compression_ratio`` of the embedding or encoding; 1.0 for the full table and for the baseline;
+    for a full table at a smaller embedding dimension than the baseline's (``reduced_dim``, the
+    equal-memory baseline), its embedding-bytes ratio to the baseline; NaN for a floor.
 ``table_rows``
     Rows of the full table: a record's ``table_rows`` or ``config.dataset.synthetic.num_items``.
 ``accuracy``
     The accuracy metric (``test.mrr``, else ``test.rmse`` for explicit models, else the validation
     metric where a run recorded no test metrics; see :func:`accuracy_metric`).
 ``accuracy_ratio``, ``time_ratio``, ``bytes_ratio``
-    Accuracy, median seconds per epoch and embedding bytes divided by the baseline's.
+    Accuracy, median seconds per epoch and embedding bytes divided by the baseline's (a floor's
+    ``accuracy_ratio`` too: the figures of ratios draw it as a band).
 ``baseline_seed_matched``
     Whether the ratio's denominator is the baseline trial with the same split and training seeds (else
     it is the baseline's mean over its seeds).
 ``is_baseline``
     The trials of the baseline variant.
+``popularity_accuracy``, ``popularity_ratio``, ``popularity_seed_matched``
+    For every trial that is not a floor: the popularity floor's accuracy on the same data (the trial with
+    the same seeds where there is one, else the floor's mean over its seeds), the trial's accuracy divided
+    by it, and whether the seeds matched. NaN / False without a popularity floor.
 
 The baseline is the full (uncompressed) table of the same experiment and *context*: the same dataset,
-table size, split kind, model, embedding dimension, epochs and device (:data:`CONTEXT_COLUMNS`). Records
-that say ``baseline: true`` name it; otherwise, when an experiment holds several full variants (dense and
-sparse gradients), it is the one trained with the optimizer most of the compressed variants use.
+table size, split kind, model, epochs and device (:data:`CONTEXT_COLUMNS`). Records that say
+``baseline: true`` name it; among several full variants, the one at the largest embedding dimension, and
+then (dense and sparse gradients) the one trained with the optimizer most of the compressed variants use.
+A floor is compared with the trials of the same *data* (:data:`DATA_CONTEXT_COLUMNS`: experiment, dataset,
+table size and split kind), paired on the seed fields its records carry.
 """
 
 from __future__ import annotations
@@ -50,8 +65,9 @@ import pandas as pd
 
 from bloombench.results import FINAL, OK, PHASE, SEARCH, STATUS
 
-__all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "METRICS", "SEED_COLUMNS", "VALIDATION_METRICS", "accuracy_metric",
-           "collision_frame", "higher_is_better", "method_labels", "phases", "prepare", "value_text",
+__all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "DATA_CONTEXT_COLUMNS", "FLOOR_KINDS", "METRICS", "POPULARITY",
+           "SEED_COLUMNS", "VALIDATION_METRICS", "accuracy_metric", "collision_frame", "floor_rows",
+           "higher_is_better", "method_labels", "method_rows", "phases", "prepare", "value_text",
            "with_part_columns"]
 
 #: The record's compressible part, from whichever section its model kind has (``config.embedding.*``: a layer
@@ -62,6 +78,12 @@ PARAMS = "part.params."
 COMPRESSION = PARAMS + "compression_ratio"
 HASH = PARAMS + "hash"
 OPTIMIZER = "config.training.optimizer"
+KIND = "config.model.kind"
+DIM = "config.model.embedding_dim"
+#: Model kinds that are floors, not methods: what any method must beat (the issue "trustworthy accuracy
+#: comparisons"). Their records have no embedding or encoding section and no epochs.
+FLOOR_KINDS = ("popularity", "random")
+POPULARITY = "popularity"
 TIME = "median_seconds_per_epoch"
 BYTES = "embedding_bytes"
 
@@ -74,14 +96,20 @@ _LOWER_IS_BETTER = ("rmse",)
 #: A compressed trial is divided by the baseline trial with the same values of these.
 SEED_COLUMNS = ("config.split.seed", "config.training.seed")
 #: What must match between a trial and its baseline (plus every ``config.dataset.synthetic.*`` column).
+#: The embedding dimension is not part of it: a full table at a smaller dimension is the equal-memory
+#: baseline variant, compared with the context's baseline.
 CONTEXT_COLUMNS = ("experiment", "config.dataset.name", "table_rows", "config.split.kind", "config.model.kind",
-                   "config.model.loss", "config.model.representation", "config.model.embedding_dim",
-                   "config.training.epochs", "config.training.device")
+                   "config.model.loss", "config.model.representation", "config.training.epochs",
+                   "config.training.device")
+#: What must match between a trial and a floor (the same data; plus every ``config.dataset.synthetic.*`` column).
+DATA_CONTEXT_COLUMNS = ("experiment", "config.dataset.name", "table_rows", "config.split.kind")
 # Settings that size the table or draw its hashes: the x axis or the noise, never part of a label.
 _UNLABELLED = frozenset({"compression_ratio", "num_buckets", "seed"})
 _ALIASES = {"num_hashes": "k"}
-_ADDED = [PHASE, "method_id", "method", "method_base", "hash", "compression", "table_rows", "accuracy", "context",
-          "seed_key", "is_baseline", "accuracy_ratio", "time_ratio", "bytes_ratio", "baseline_seed_matched"]
+_ADDED = [PHASE, "is_floor", "floor", "part_section", "method_id", "method", "method_base", "hash", "compression",
+          "reduced_dim", "table_rows", "accuracy", "context", "data_context", "seed_key", "is_baseline",
+          "accuracy_ratio", "time_ratio", "bytes_ratio", "baseline_seed_matched", "popularity_accuracy",
+          "popularity_ratio", "popularity_seed_matched"]
 
 
 def _is_missing(value: Any) -> bool:
@@ -129,13 +157,30 @@ def phases(frame: pd.DataFrame) -> pd.Series:
 
 def with_part_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with ``part.*`` columns: each record's ``config.embedding.*`` or ``config.encoding.*``
-    (whichever its model kind has), so embedding layers and the paper's encodings are read alike."""
+    (whichever its model kind has), so embedding layers and the paper's encodings are read alike; and
+    ``part_section``, the section's name (``embedding``, ``encoding``, or '' for a record with neither)."""
     out = frame.copy()
+    out["part_section"] = ""
     for section in PART_SECTIONS:
+        name = section.split(".")[1]
         for column in (c for c in frame.columns if c.startswith(section)):
             target = "part." + column[len(section):]
             out[target] = out[target].combine_first(frame[column]) if target in out.columns else frame[column]
+        method = section + "method"
+        if method in frame.columns:
+            out.loc[frame[method].map(value_text) != "", "part_section"] = name
     return out
+
+
+def method_rows(prepared: pd.DataFrame) -> pd.DataFrame:
+    """The prepared trials of methods (every trial but the floors')."""
+    return prepared[~prepared["is_floor"].astype(bool)]
+
+
+def floor_rows(prepared: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
+    """The prepared trials of the floors (of one kind of :data:`FLOOR_KINDS` when given)."""
+    rows = prepared[prepared["is_floor"].astype(bool)]
+    return rows if kind is None else rows[rows["floor"] == kind]
 
 
 def method_labels(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> pd.Series:
@@ -167,17 +212,32 @@ def method_labels(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> pd.Series
     return labels
 
 
+def _floor_labels(frame: pd.DataFrame) -> pd.Series:
+    """A floor's label: its variant label, else its model kind."""
+    kinds = frame[KIND].map(value_text) if KIND in frame.columns else pd.Series("", index=frame.index)
+    if "variant" not in frame.columns:
+        return kinds
+    return frame["variant"].map(value_text).where(lambda v: v != "", kinds)
+
+
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         return pd.Series(np.nan, index=frame.index, dtype=float)
     return pd.to_numeric(frame[column], errors="coerce").astype(float)
 
 
+def _largest_dim(full: pd.DataFrame) -> pd.DataFrame:
+    """The rows at the largest embedding dimension (all rows where none is recorded)."""
+    dims = _numeric(full, DIM)
+    return full[dims == dims.max()] if dims.notna().any() else full
+
+
 def _choose_baseline(group: pd.DataFrame) -> pd.DataFrame:
     """The trials of the baseline variant of one context (empty when it has no full table)."""
+    # A full table at a smaller dimension is the equal-memory variant, never the baseline.
     if "baseline" in group.columns and group["baseline"].eq(True).any():
-        return group[group["baseline"].eq(True)]
-    full = group[group["method_id"] == "full"]
+        return _largest_dim(group[group["baseline"].eq(True)])
+    full = _largest_dim(group[group["method_id"] == "full"])
     if full.empty:
         return full
     if OPTIMIZER in group.columns and full[OPTIMIZER].map(value_text).nunique() > 1:
@@ -190,20 +250,60 @@ def _choose_baseline(group: pd.DataFrame) -> pd.DataFrame:
     return full[full["method"] == labels[0]]
 
 
+def _denominators(keys: pd.Series, reference: pd.Series, reference_keys: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per key, the reference value with the same key (the mean where several), else the reference's mean;
+    and whether the key matched."""
+    per_key = reference.groupby(reference_keys).mean()
+    matched = keys.isin(set(per_key.index))
+    return keys.map(per_key).astype(float).fillna(reference.mean()), matched
+
+
 def _add_ratios(out: pd.DataFrame) -> None:
     columns = {"accuracy": "accuracy_ratio", TIME: "time_ratio", BYTES: "bytes_ratio"}
-    for _, group in out.groupby("context", sort=False):
+    for _, group in out[~out["is_floor"]].groupby("context", sort=False):
         baseline = _choose_baseline(group)
         if baseline.empty:
             continue
         out.loc[baseline.index, "is_baseline"] = True
-        seeds = group["seed_key"]
-        out.loc[group.index, "baseline_seed_matched"] = seeds.isin(set(baseline["seed_key"])).to_numpy()
         for source, target in columns.items():
-            values = out.loc[baseline.index, source]
-            per_seed = values.groupby(baseline["seed_key"]).mean()
-            denominator = seeds.map(per_seed).astype(float).fillna(values.mean())
+            denominator, matched = _denominators(group["seed_key"], out.loc[baseline.index, source],
+                                                 baseline["seed_key"])
             out.loc[group.index, target] = (out.loc[group.index, source] / denominator).to_numpy()
+        out.loc[group.index, "baseline_seed_matched"] = matched.to_numpy()
+        dims = _numeric(group, DIM)
+        reduced = (group["method_id"] == "full") & (dims < _numeric(baseline, DIM).max())
+        if reduced.any():  # the equal-memory baseline: at its bytes ratio, named apart from the baseline
+            index = group.index[reduced]
+            out.loc[index, "reduced_dim"] = True
+            out.loc[index, "compression"] = out.loc[index, "bytes_ratio"]
+            same = index[out.loc[index, "method"].isin(set(baseline["method"])).to_numpy()]
+            for column in ("method", "method_base"):
+                out.loc[same, column] = out.loc[same, column] + " (smaller dim)"
+
+
+def _floor_keys(out: pd.DataFrame, floor: pd.DataFrame) -> pd.Series:
+    """The seed key of every trial over the seed fields the floor's records all carry."""
+    carried = [c for c in SEED_COLUMNS if c in floor.columns and floor[c].map(value_text).ne("").all()]
+    return _joined(out, carried)
+
+
+def _add_floor_ratios(out: pd.DataFrame) -> None:
+    """Floors divided by the baseline of their data; every other trial divided by its data's popularity floor."""
+    floors = out[out["is_floor"]]
+    for data_context, group in out.groupby("data_context", sort=False):
+        methods = group[~group["is_floor"]]
+        baselines = methods[methods["is_baseline"]]
+        for kind, floor in floors[floors["data_context"] == data_context].groupby("floor", sort=True):
+            keys = _floor_keys(out, floor)
+            if not baselines.empty and baselines["context"].nunique() == 1:  # else: whose ratio would it be?
+                denominator, _ = _denominators(keys[floor.index], baselines["accuracy"], keys[baselines.index])
+                out.loc[floor.index, "accuracy_ratio"] = (floor["accuracy"] / denominator).to_numpy()
+            if kind != POPULARITY or methods.empty:
+                continue
+            denominator, matched = _denominators(keys[methods.index], floor["accuracy"], keys[floor.index])
+            out.loc[methods.index, "popularity_accuracy"] = denominator.to_numpy()
+            out.loc[methods.index, "popularity_ratio"] = (methods["accuracy"] / denominator).to_numpy()
+            out.loc[methods.index, "popularity_seed_matched"] = matched.to_numpy()
 
 
 def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = FINAL) -> pd.DataFrame:
@@ -232,6 +332,10 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
         empty.attrs["metric"] = metric
         return empty
     frame = with_part_columns(frame)
+    floor = frame[KIND].map(value_text) if KIND in frame.columns else pd.Series("", index=frame.index)
+    floor = floor.where(floor.isin(FLOOR_KINDS), "")
+    if METHOD not in frame.columns and floor.ne("").any():  # floors only: no embedding or encoding section
+        frame = frame.assign(**{METHOD: np.nan})
     missing = [c for c in ("experiment", METHOD) if c not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks the columns {missing}: pass the records of load_results() "
@@ -246,9 +350,11 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     metric = metric or accuracy_metric(out)
 
     out[PHASE] = phases(out)
+    out["floor"] = floor[ok]
+    out["is_floor"] = out["floor"] != ""
     out["method_id"] = out[METHOD].map(value_text)
-    out["method"] = method_labels(out)
-    out["method_base"] = method_labels(out, exclude=("hash",))
+    out["method"] = method_labels(out).where(~out["is_floor"], _floor_labels(out))
+    out["method_base"] = method_labels(out, exclude=("hash",)).where(~out["is_floor"], out["method"])
     out["hash"] = out[HASH].map(value_text) if HASH in out.columns else ""
     compression = _numeric(out, COMPRESSION)
     # The uncompressed reference sits at 1.0: the full table, or a record marked as the spec's baseline
@@ -257,6 +363,7 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     if "baseline" in out.columns:
         reference |= out["baseline"].eq(True)
     out["compression"] = compression.where(compression.notna() | ~reference, 1.0)
+    out["reduced_dim"] = False
     rows = _numeric(out, "table_rows")
     out["table_rows"] = rows.fillna(_numeric(out, "config.dataset.synthetic.num_items"))
     out["accuracy"] = _numeric(out, metric) if metric else np.nan
@@ -264,12 +371,15 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
         out[column] = _numeric(out, column)
     synthetic = sorted(c for c in out.columns if c.startswith("config.dataset.synthetic."))
     out["context"] = _joined(out, [*CONTEXT_COLUMNS, *synthetic])
+    out["data_context"] = _joined(out, [*DATA_CONTEXT_COLUMNS, *synthetic])
     out["seed_key"] = _joined(out, SEED_COLUMNS)
     out["is_baseline"] = False
     out["baseline_seed_matched"] = False
-    for column in ("accuracy_ratio", "time_ratio", "bytes_ratio"):
+    out["popularity_seed_matched"] = False
+    for column in ("accuracy_ratio", "time_ratio", "bytes_ratio", "popularity_accuracy", "popularity_ratio"):
         out[column] = np.nan
     _add_ratios(out)
+    _add_floor_ratios(out)
     out.attrs["metric"] = metric
     return out
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bloombench.report.prepare import value_text
+from bloombench.report.prepare import FLOOR_KINDS, value_text
 
 __all__ = ["SPEC_PATTERNS", "config_table", "context_description", "environment_table", "machine_description",
            "spec_description", "spec_files", "wrap"]
@@ -62,6 +62,8 @@ def context_description(frame: pd.DataFrame) -> str:
     if datasets:
         parts.append("data " + ", ".join(datasets))
     kinds = _distinct(frame, "config.model.kind")
+    floors = [k for k in kinds if k in FLOOR_KINDS]
+    kinds = [k for k in kinds if k not in FLOOR_KINDS]
     if kinds:
         model = "/".join(kinds)
         losses = _distinct(frame, "config.model.loss")
@@ -71,6 +73,8 @@ def context_description(frame: pd.DataFrame) -> str:
             model += " " + ", ".join(_distinct(frame, "config.model.representation"))
         dims = _distinct(frame, "config.model.embedding_dim")
         parts.append(f"{model} model" + (", dim " + ", ".join(dims) if dims else ""))
+    if floors:
+        parts.append(" and ".join(floors) + " floor" + ("s" if len(floors) > 1 else ""))
     epochs = _distinct(frame, "config.training.epochs")
     if epochs:
         parts.append(", ".join(epochs) + (" epoch" if epochs == ["1"] else " epochs"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bloombench.report.compare import floor_summary, frontier, hash_tests
 from bloombench.report.prepare import (
     BYTES,
     SEED_COLUMNS,
@@ -22,6 +23,7 @@ from bloombench.report.prepare import (
     accuracy_metric,
     collision_frame,
     higher_is_better,
+    method_rows,
     phases,
     prepare,
     value_text,
@@ -40,8 +42,12 @@ from bloombench.results import (
     VARIANT,
 )
 
-__all__ = ["accuracy_table", "collision_table", "failures_table", "hash_table", "search_table", "speed_table",
-           "write_table"]
+__all__ = ["BELOW_POPULARITY", "accuracy_table", "collision_table", "failures_table", "floors_table", "frontier_table",
+           "hash_table", "hash_test_table", "search_table", "speed_table", "write_table"]
+
+#: The accuracy table's flag: the mean accuracy is worse than the popularity floor's (for an error metric:
+#: higher), a result the report must explain before anyone trusts it.
+BELOW_POPULARITY = "below_popularity"
 
 
 def _merge(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
@@ -59,8 +65,28 @@ def _method_order(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return order.sort_values(sort, ascending=ascending, kind="stable").drop(columns="_not_full").reset_index(drop=True)
 
 
+def _with_experiment(table: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """``table`` of one experiment's comparisons with its ``experiment`` column first."""
+    name = ", ".join(sorted(set(data["experiment"].map(value_text))))
+    return table.assign(experiment=name)[["experiment", *table.columns]]
+
+
+def _per_experiment(frame: pd.DataFrame, metric: str | None, make) -> pd.DataFrame:
+    """``make(prepared)`` for each experiment of ``frame`` (comparisons never mix experiments), stacked."""
+    data = prepare(frame, metric)
+    if data.empty or data.attrs.get("metric") is None:
+        return pd.DataFrame()
+    parts = []
+    for _, part in data.groupby("experiment", sort=True):
+        part.attrs["metric"] = data.attrs["metric"]
+        table = make(part)
+        if not table.empty:
+            parts.append(_with_experiment(table, part))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def accuracy_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
-    """Accuracy, its ratio to the baseline, bytes and time per epoch per method and compression.
+    """Accuracy, its ratios to the baseline and to the popularity floor, bytes and time per method and compression.
 
     Parameters
     ----------
@@ -75,27 +101,81 @@ def accuracy_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFra
         ``experiment, method, compression`` (and ``table_rows`` when recorded), ``trials``,
         ``seed_matched`` (trials divided by the same-seed baseline), ``<metric>_mean/_ci_low/_ci_high``,
         ``accuracy_ratio_*``, ``embedding_bytes`` (median), ``bytes_ratio``, ``s_per_epoch`` (median of the
-        trials' median seconds per epoch) and ``time_ratio_*``.
+        trials' median seconds per epoch) and ``time_ratio_*``. Where the records hold a popularity floor
+        also ``popularity_<metric>`` (the floor's mean over the trials' paired floor trials),
+        ``popularity_ratio_*`` (per-seed ratio to it), ``popularity_seed_matched`` and
+        :data:`BELOW_POPULARITY`. Floors are not rows: see :func:`floors_table`.
     """
     data = prepare(frame, metric)
     metric = data.attrs.get("metric")
     if data.empty or metric is None:
         return pd.DataFrame()
+    floors = data["popularity_ratio"].notna().any()
+    data = method_rows(data)
+    if data.empty:  # floors only: they have their own table
+        return pd.DataFrame()
     keys = ["experiment", "method", "compression"] + (["table_rows"] if data["table_rows"].notna().any() else [])
     grouped = data.groupby(keys, dropna=False, sort=True)
     counts = grouped.agg(trials=("accuracy", "size"), seed_matched=("baseline_seed_matched", "sum"),
                          embedding_bytes=(BYTES, "median"), bytes_ratio=("bytes_ratio", "mean"),
-                         s_per_epoch=(TIME, "median")).reset_index()
+                         s_per_epoch=(TIME, "median"), popularity_seed_matched=("popularity_seed_matched", "sum"),
+                         popularity=("popularity_accuracy", "mean")).reset_index()
     table = _merge([counts, summarise(data, keys, "accuracy", metric), summarise(data, keys, "accuracy_ratio"),
-                    summarise(data, keys, "time_ratio")], keys)
+                    summarise(data, keys, "popularity_ratio"), summarise(data, keys, "time_ratio")], keys)
     table = table.drop(columns=[c for c in table.columns if c.endswith("_n")])
     for column in ("embedding_bytes", "table_rows"):  # counts: integers in the CSV and Markdown
         if column in table.columns:
             table[column] = table[column].round().astype("Int64")
     order = [*keys, "trials", "seed_matched", f"{metric}_mean", f"{metric}_ci_low", f"{metric}_ci_high",
-             "accuracy_ratio_mean", "accuracy_ratio_ci_low", "accuracy_ratio_ci_high", "embedding_bytes",
-             "bytes_ratio", "s_per_epoch", "time_ratio_mean", "time_ratio_ci_low", "time_ratio_ci_high"]
+             "accuracy_ratio_mean", "accuracy_ratio_ci_low", "accuracy_ratio_ci_high"]
+    if floors:
+        worse = table[f"{metric}_mean"] < table["popularity"] if higher_is_better(metric) else \
+            table[f"{metric}_mean"] > table["popularity"]
+        table[BELOW_POPULARITY] = worse & table["popularity"].notna()
+        table = table.rename(columns={"popularity": f"popularity_{metric}"})
+        order += [f"popularity_{metric}", "popularity_seed_matched", "popularity_ratio_mean",
+                  "popularity_ratio_ci_low", "popularity_ratio_ci_high", BELOW_POPULARITY]
+    order += ["embedding_bytes", "bytes_ratio", "s_per_epoch", "time_ratio_mean", "time_ratio_ci_low",
+              "time_ratio_ci_high"]
     return _method_order(table[order], keys)
+
+
+def floors_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """The popularity and random floors: accuracy and its ratio to the baseline, mean and 95% t-interval.
+
+    Returns
+    -------
+    DataFrame
+        ``experiment, floor, method, trials, <metric>_mean/_ci_low/_ci_high, accuracy_ratio_mean/_ci_low/
+        _ci_high``; empty when the records hold no floor.
+    """
+    def make(data: pd.DataFrame) -> pd.DataFrame:
+        metric_name = data.attrs["metric"]
+        values = floor_summary(data).rename(columns={"n": "trials", "mean": f"{metric_name}_mean",
+                                                     "ci_low": f"{metric_name}_ci_low",
+                                                     "ci_high": f"{metric_name}_ci_high"})
+        ratios = floor_summary(data, "accuracy_ratio").drop(columns=["method", "n"]).rename(
+            columns={"mean": "accuracy_ratio_mean", "ci_low": "accuracy_ratio_ci_low",
+                     "ci_high": "accuracy_ratio_ci_high"})
+        return values.merge(ratios, on="floor", how="left") if not values.empty else values
+
+    return _per_experiment(frame, metric, make)
+
+
+def frontier_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Every method setting by embedding bytes with its mean accuracy; ``on_frontier`` marks the Pareto
+    frontier (no other setting is as small or smaller and more accurate). See
+    :func:`bloombench.report.compare.frontier`."""
+    table = _per_experiment(frame, metric, frontier)
+    if not table.empty:  # bytes are counts: integers in the CSV and Markdown
+        table[BYTES] = table[BYTES].round().astype("Int64")
+    return table
+
+
+def hash_test_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Each hash family against the ideal ``random`` family: paired t-tests per method and compression
+    (see :func:`bloombench.report.compare.hash_tests`); empty without two families incl. ``random``."""
+    return _per_experiment(frame, metric, hash_tests)
 
 
 def speed_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +291,9 @@ def failures_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The trials not recorded ``ok``: experiment, phase, variant, trial key, status and error, in file order."""
     if frame.empty or STATUS not in frame.columns:
         return pd.DataFrame()
-    failed = frame[frame[STATUS] != OK].assign(**{PHASE: phases(frame)})
+    failed = frame[frame[STATUS] != OK]
+    # The phases of the failed rows only: assigning a full-length Series to an empty frame would add its rows.
+    failed = failed.assign(**{PHASE: phases(failed)})
     columns = [c for c in (EXPERIMENT, PHASE, VARIANT, TRIAL_KEY, STATUS, ERROR) if c in failed.columns]
     return failed[columns].map(value_text).reset_index(drop=True)
 

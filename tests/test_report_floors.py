@@ -1,0 +1,340 @@
+"""Floors, the equal-memory baseline, the Pareto frontier, the hash-family tests and the Findings, on made-up
+records (:mod:`report_records`: values chosen so the expected numbers can be stated; nothing is trained).
+
+The floors are the ``popularity`` and ``random`` model kinds (no embedding, no epochs); the equal-memory
+baseline is the full table at a smaller embedding dimension. Results without them (``old``) keep rendering.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.patches import Rectangle
+from scipy import stats
+
+import report_records
+from bloombench.report import build_report
+from bloombench.report.compare import family_overlap, hash_tests, holm, pareto_mask
+from bloombench.report.figures import accuracy_ratio_figure, accuracy_vs_bytes_figure, hash_family_figure
+from bloombench.report.findings import findings
+from bloombench.report.html import FLAG_MARK, table_view
+from bloombench.report.plotting import OTHER_COLOUR
+from bloombench.report.prepare import prepare
+from bloombench.report.tables import (
+    BELOW_POPULARITY,
+    accuracy_table,
+    failures_table,
+    floors_table,
+    frontier_table,
+    hash_test_table,
+)
+from bloombench.results import ResultStore, load_results
+
+NOISE = report_records.NOISE
+SEEDS = report_records.SEEDS
+
+
+@pytest.fixture(scope="module")
+def made_up(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return report_records.write(tmp_path_factory.mktemp("made-up"))
+
+
+@pytest.fixture(scope="module")
+def page(made_up: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_report(made_up, tmp_path_factory.mktemp("made-up-report"))
+
+
+def records(root: Path, experiment: str) -> pd.DataFrame:
+    return load_results(root, experiment)
+
+
+def mrr(value: float, seed: int) -> float:
+    return value + NOISE[seed]
+
+
+def popularity(seed: int) -> float:
+    return 0.050 + 0.4 * NOISE[seed]
+
+
+def interval(values: list[float]) -> tuple[float, float]:
+    values = np.asarray(values)
+    return stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+
+
+# ------------------------------------------------------------------------------------------------ prepare
+
+
+def test_floors_are_not_methods_and_are_paired_on_the_seeds_they_carry(made_up: Path) -> None:
+    data = prepare(records(made_up, "floors"))
+    floors = data[data["is_floor"]]
+    assert sorted(set(floors["floor"])) == ["popularity", "random"] and floors["compression"].isna().all()
+    assert not floors["is_baseline"].any() and set(floors["method"]) == {"popularity", "random"}
+    for seed in SEEDS:
+        # Popularity records carry the split seed only: a method trial is divided by the same-split trial.
+        trick = data[(data["method"] == "hashing trick") & (data["compression"] == 0.25)
+                     & (data["config.split.seed"] == seed)].iloc[0]
+        assert trick["popularity_seed_matched"]
+        assert trick["popularity_ratio"] == pytest.approx(mrr(0.030, seed) / popularity(seed))
+        assert trick["popularity_accuracy"] == pytest.approx(popularity(seed))
+        # A floor's ratio to the baseline, per seed (its band on the ratio figures).
+        floor = floors[(floors["floor"] == "popularity") & (floors["config.split.seed"] == seed)].iloc[0]
+        assert floor["accuracy_ratio"] == pytest.approx(popularity(seed) / mrr(0.100, seed))
+    assert data.loc[data["is_floor"], "popularity_ratio"].isna().all()
+
+
+def test_a_full_table_at_a_smaller_dimension_sits_at_its_bytes_ratio(made_up: Path) -> None:
+    data = prepare(records(made_up, "floors"))
+    small = data[data["method"] == "full d=4"]
+    assert len(small) == 3 and small["reduced_dim"].all() and not small["is_baseline"].any()
+    assert (small["compression"] == 0.25).all()  # 3,840 of the baseline's 15,360 bytes: no compression ratio
+    assert set(data.loc[data["is_baseline"], "method"]) == {"full"}  # the largest dimension is the baseline
+    assert small["accuracy_ratio"].to_numpy() == pytest.approx([mrr(0.07, s) / mrr(0.1, s) for s in SEEDS])
+    # Without variant labels both full tables are "full": the smaller one is named apart.
+    unlabelled = prepare(records(made_up, "floors").drop(columns="variant"))
+    assert set(unlabelled.loc[unlabelled["reduced_dim"], "method"]) == {"full (smaller dim)"}
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def test_accuracy_table_carries_popularity_ratios_and_flags_what_is_below_it(made_up: Path) -> None:
+    table = accuracy_table(records(made_up, "floors"))
+    assert not set(table["method"]) & {"popularity", "random"}  # floors are not rows
+    row = table[(table["method"] == "hashing trick") & (table["compression"] == 0.25)].iloc[0]
+    ratios = [mrr(0.030, s) / popularity(s) for s in SEEDS]
+    assert row["popularity_ratio_mean"] == pytest.approx(np.mean(ratios))
+    assert (row["popularity_ratio_ci_low"], row["popularity_ratio_ci_high"]) == pytest.approx(interval(ratios))
+    assert row["popularity_test.mrr"] == pytest.approx(0.050) and row["popularity_seed_matched"] == 3
+    flagged = table[table[BELOW_POPULARITY]]
+    assert list(zip(flagged["method"], flagged["compression"])) == [("hashing trick", 0.25)]
+    # The page marks the row, and its flag cell.
+    view = table_view(table, flag=BELOW_POPULARITY)
+    assert view.flagged == list(table[BELOW_POPULARITY])
+    position = view.columns.index(BELOW_POPULARITY)
+    assert [row[position] for row in view.rows].count(FLAG_MARK) == 1
+
+
+def test_results_without_floors_keep_their_table(made_up: Path) -> None:
+    table = accuracy_table(records(made_up, "old"))
+    assert not any("popularity" in c for c in table.columns) and len(table) == 5
+    assert floors_table(records(made_up, "old")).empty
+
+
+def test_floors_table_holds_both_floors_with_intervals(made_up: Path) -> None:
+    table = floors_table(records(made_up, "floors"))
+    assert list(table["floor"]) == ["popularity", "random"]
+    values = [popularity(s) for s in SEEDS]
+    row = table.iloc[0]
+    assert row["test.mrr_mean"] == pytest.approx(np.mean(values)) and row["trials"] == 3
+    assert (row["test.mrr_ci_low"], row["test.mrr_ci_high"]) == pytest.approx(interval(values))
+    ratios = [popularity(s) / mrr(0.1, s) for s in SEEDS]
+    assert (row["accuracy_ratio_ci_low"], row["accuracy_ratio_ci_high"]) == pytest.approx(interval(ratios))
+
+
+def test_failures_table_lists_only_failed_trials(made_up: Path, tmp_path: Path) -> None:
+    # All ok: no row (it used to list every trial as a blank row).
+    assert failures_table(records(made_up, "old")).empty
+    store = ResultStore(tmp_path, "mixed")
+    for r in report_records.methods("mixed")[:3]:
+        store.append(r)
+    store.append(report_records.record("mixed", "broken", 0, 0.0, status="failed"))
+    failed = failures_table(records(tmp_path, "mixed"))
+    assert list(failed["variant"]) == ["broken"] and list(failed["phase"]) == ["final"]
+    assert list(failed["error"]) == ["RuntimeError: made up"]
+
+
+# ------------------------------------------------------------------------------------------------ frontier, hash tests
+
+
+def test_pareto_mask_keeps_what_nothing_smaller_beats() -> None:
+    size = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
+    value = np.array([0.1, 0.3, 0.2, 0.25, 0.4])
+    assert list(pareto_mask(size, value)) == [True, True, False, False, True]
+    assert list(pareto_mask(size, -value, higher=False)) == [True, True, False, False, True]  # an error metric
+    assert list(pareto_mask(np.array([1.0, 2.0]), np.array([0.2, 0.2]))) == [True, False]  # a tie: the smaller
+
+
+def test_frontier_table_marks_the_best_setting_per_budget(made_up: Path) -> None:
+    table = frontier_table(records(made_up, "floors"))
+    on = table[table["on_frontier"]]
+    # The hashing trick at 0.25 has the bytes of full d=4 and less accuracy; at 0.5 Bloom at 0.25 beats it.
+    assert list(zip(on["method"], on["compression"])) == [("full d=4", 0.25), ("bloom k=2", 0.25),
+                                                            ("bloom k=2", 0.5), ("full", 1.0)]
+    assert not table.loc[table["method"] == "hashing trick", "on_frontier"].any()
+
+
+def test_hash_tests_are_scipys_paired_t_tests_holm_adjusted(made_up: Path) -> None:
+    raw = records(made_up, "hashes")
+    table = hash_test_table(raw)
+    assert set(table["hash"]) == {"murmur3", "multiplicative"} and (table["pairs"] == 3).all()
+    data = prepare(raw)
+    for row in table.itertuples():
+        trials = data[(data["compression"] == row.compression) & ~data["is_floor"]].set_index("seed_key")
+        family = trials[trials["hash"] == row.hash]["accuracy"]
+        ideal = trials[trials["hash"] == "random"]["accuracy"].reindex(family.index)
+        result = stats.ttest_rel(family, ideal)
+        assert row.p == pytest.approx(result.pvalue) and row.t == pytest.approx(result.statistic)
+        assert row.difference_mean == pytest.approx((family - ideal).mean())
+    for _, group in table.groupby("compression"):
+        assert group["p_holm"].to_numpy() == pytest.approx(holm(group["p"].to_numpy()))
+    assert list(table.loc[table["differs"], "hash"]) == ["multiplicative", "multiplicative"]
+    assert holm(np.array([0.01, 0.04, np.nan, 0.03])) == pytest.approx([0.03, 0.06, np.nan, 0.06], nan_ok=True)
+    overlap = family_overlap(data)
+    assert not overlap["overlap"].any() and set(overlap["lowest_high"]) == {"multiplicative"}
+    # Without the ideal family there is nothing to pair against.
+    assert hash_tests(data[data["hash"] != "random"]).empty
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+
+def bands(ax) -> list[tuple[float, float]]:
+    """(low, high) of the horizontal bands drawn with axhspan."""
+    spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+    return sorted((p.get_y(), p.get_y() + p.get_height()) for p in spans)
+
+
+def test_accuracy_figures_draw_the_floors_as_bands_not_as_series(made_up: Path) -> None:
+    data = prepare(records(made_up, "floors"))
+    table = floors_table(records(made_up, "floors")).set_index("floor")
+    fig, how = accuracy_ratio_figure(data)
+    ax = fig.axes[0]
+    expected = sorted((table.at[f, "accuracy_ratio_ci_low"], table.at[f, "accuracy_ratio_ci_high"])
+                      for f in ("popularity", "random"))
+    assert np.ravel(bands(ax)) == pytest.approx(np.ravel(expected))
+    assert "popularity floor" in [t.get_text() for t in ax.texts] and "Bands: the popularity and random" in how
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "popularity floor (mean, 95% CI)" in labels and "popularity" not in labels  # a band, not a method
+    xs = {round(x, 6) for line in ax.lines for x in np.atleast_1d(line.get_xdata()) if np.isfinite(x)}
+    assert xs <= {0.25, 0.5, 0.0, 1.0}  # series at the compressions; floors span the axes (0..1 in axes units)
+    fig, how = accuracy_vs_bytes_figure(data)
+    raw_bands = sorted((table.at[f, "test.mrr_ci_low"], table.at[f, "test.mrr_ci_high"]) for f in table.index)
+    assert np.ravel(bands(fig.axes[0])) == pytest.approx(np.ravel(raw_bands))
+
+
+def test_accuracy_vs_bytes_draws_the_pareto_frontier(made_up: Path) -> None:
+    raw = records(made_up, "floors")
+    fig, how = accuracy_vs_bytes_figure(prepare(raw))
+    table = frontier_table(raw)
+    on = table[table["on_frontier"]]
+    steps = [line for line in fig.axes[0].lines if line.get_drawstyle() == "steps-post"]
+    assert len(steps) == 1 and "Pareto frontier" in how
+    np.testing.assert_allclose(steps[0].get_xdata(), on["embedding_bytes"])
+    np.testing.assert_allclose(steps[0].get_ydata(), on["accuracy_mean"])
+
+
+def test_axis_and_legend_follow_what_the_experiment_compresses(made_up: Path) -> None:
+    fig, _ = accuracy_ratio_figure(prepare(records(made_up, "paper")))
+    assert fig.axes[0].get_xlabel() == "m/d (bits of the code ÷ items)"
+    assert "baseline: identity encoding (m = d)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    fig, _ = accuracy_ratio_figure(prepare(records(made_up, "floors")))
+    assert fig.axes[0].get_xlabel().startswith("compression ratio\n(rows of the compressed table")
+    assert "baseline: full table" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_many_hash_families_colour_the_ideal_best_and_worst_only(tmp_path: Path) -> None:
+    families = {name: (shift, {0: 0.0, 1: 0.001 * i, 2: -0.001 * i}) for i, (name, shift) in
+                enumerate({"random": 0.0, "a": 0.004, "b": 0.002, "c": -0.002, "d": -0.004, "e": -0.01}.items())}
+    store = ResultStore(tmp_path, "many")
+    for r in report_records.hash_families("many", families):
+        store.append(r)
+    data = prepare(records(tmp_path, "many"))
+    fig, how = accuracy_ratio_figure(data)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == ["random (ideal hashing)", "a (best mean)", "e (worst mean)"]
+    assert "other families (3), no bars" in labels
+    greys = [line for line in fig.axes[0].lines if line.get_color() == OTHER_COLOUR]
+    assert len(greys) == 3 and "grey: the other 3 families" in how
+    fig, how = accuracy_vs_bytes_figure(data)  # a series per family there too
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:4] == ["full", "bloom k=2 (hash=random) (ideal hashing)", "bloom k=2 (hash=a) (best mean)",
+                          "bloom k=2 (hash=e) (worst mean)"]
+    assert len([line for line in fig.axes[0].lines if line.get_color() == OTHER_COLOUR]) == 3
+
+
+def test_hash_family_figure_bands_and_marks_the_ideal_family(made_up: Path) -> None:
+    fig, how = hash_family_figure(prepare(records(made_up, "hashes")))
+    bold = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_fontweight() == "bold"]
+    assert bold == ["random"] and "In bold: random" in how and len(bands(fig.axes[0])) == 2
+
+
+# ------------------------------------------------------------------------------------------------ findings, page
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """The tEXt/iTXt chunks of a PNG."""
+    data, offset, found = path.read_bytes(), 8, {}
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        kind, body = data[offset + 4:offset + 8], data[offset + 8:offset + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            found[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\0")
+            flag, rest = rest[0], rest[2:]
+            text = rest.split(b"\0", 2)[2]
+            found[key.decode("latin-1")] = (zlib.decompress(text) if flag else text).decode("utf-8")
+        offset += 12 + length
+    return found
+
+
+def test_findings_state_the_numbers_of_the_tables(made_up: Path) -> None:
+    raw = records(made_up, "floors")
+    found = {f.topic: f for f in findings(prepare(raw), {"fig-accuracy_ratio": "#r", "accuracy": "#t"})}
+    assert list(found) == ["Floors", "Accuracy kept", "Below the popularity floor", "Best at each memory budget",
+                           "Speed"]
+    row = accuracy_table(raw).set_index(["method", "compression"]).loc[("hashing trick", 0.25)]
+    below = found["Below the popularity floor"]
+    assert below.flagged and below.href == "#t" and below.link_text == "table"
+    assert below.items == [f"hashing trick at compression 0.25: test.mrr {row['test.mrr_mean']:.3g} "
+                           f"[{row['test.mrr_ci_low']:.3g}, {row['test.mrr_ci_high']:.3g}] against popularity's "
+                           f"{row['popularity_test.mrr']:.3g}, {row['popularity_ratio_mean']:.3g}× popularity "
+                           f"[{row['popularity_ratio_ci_low']:.3g}, {row['popularity_ratio_ci_high']:.3g}]."]
+    steps = found["Best at each memory budget"].items
+    assert [s.split(":")[0] for s in steps] == ["From 3.84 kB", "From 4.8 kB", "From 8.64 kB", "From 15.4 kB"]
+    assert steps[0].startswith("From 3.84 kB: full d=4 (bytes ratio 0.25), test.mrr 0.07 [")
+    assert any(i.startswith("full d=4 — bytes ratio 0.25: 0.5× ") for i in found["Speed"].items)
+    old = {f.topic: f for f in findings(prepare(records(made_up, "old")), {})}
+    assert old["Floors"].lead.startswith("No popularity or random floor was recorded")
+    assert "Below the popularity floor" not in old
+
+
+def test_hash_findings_answer_with_the_paired_tests(made_up: Path) -> None:
+    found = {f.topic: f for f in findings(prepare(records(made_up, "hashes")), {"fig-hash_families": "#h"})}
+    answer = found["Does the hash family matter?"]
+    assert answer.lead == ("Yes: a family differed from ideal hashing (paired t-test, Holm-adjusted) at "
+                           "compression 0.25 (multiplicative); compression 0.5 (multiplicative).")
+    assert answer.href == "#h" and answer.link_text == "figure"
+    assert any("do not all overlap: murmur3's lies above multiplicative's" in i for i in answer.items)
+
+
+def test_page_opens_with_findings_that_link_what_the_page_holds(page: Path) -> None:
+    html = page.read_text(encoding="utf-8")
+    assert html.index('id="findings"') < html.index('id="contents"') < html.index("<main>")
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    findings_html = html[html.index('id="findings"'):html.index('id="contents"')]
+    targets = re.findall(r'class="see" href="#([^"]+)"', findings_html)
+    assert len(targets) >= 15 and set(targets) <= ids
+    assert 'class="finding flagged"' in findings_html and "a result to explain before trusting" in findings_html
+    assert html.count('<tr class="flagged">') == 1 and FLAG_MARK in html
+    assert "No popularity or random floor was recorded for this experiment" in findings_html  # old results
+
+
+def test_page_shows_each_caption_once_and_notes_absent_figures_neutrally(page: Path) -> None:
+    html = page.read_text(encoding="utf-8")
+    out = page.parent
+    for png in out.glob("figures/*/*.png"):
+        caption = png_text(png)["Description"]
+        assert html.count(caption.replace("'", "&#39;")) == 1  # in the figcaption, not also drawn in the image
+    assert "Other figures of the report, which this experiment's records do not call for:" in html
+    assert 'class="absent"' not in html and "#7a4b00" not in html
+    assert "m/d (bits of the code ÷ items)" not in html  # an axis label lives in the figure only
+    assert (out / "tables" / "floors" / "floors.csv").is_file()
+    assert (out / "tables" / "hashes" / "hash_tests.md").is_file()
