@@ -12,10 +12,14 @@ from collections.abc import Callable
 
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BloomEmbedding
+from bloombench.layers.double_hash import DoubleHashEmbedding
 from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
+from bloombench.layers.int8 import Int8Embedding
+from bloombench.layers.lowdim import LowDimEmbedding
+from bloombench.layers.mixed_dim import MixedDimEmbedding
 from bloombench.layers.qr import QREmbedding
 
 __all__ = [
@@ -34,6 +38,10 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "hashcofi": HashCoFiEmbedding,
     "hash_embedding": HashEmbedding,
     "qr": QREmbedding,
+    "lowdim": LowDimEmbedding,
+    "mixed_dim": MixedDimEmbedding,
+    "double_hash": DoubleHashEmbedding,
+    "int8": Int8Embedding,
 }
 
 
