@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bloombench import hashing
-from bloombench.checks import check_exclusive, check_fraction, check_int
+from bloombench.checks import check_choice, check_exclusive, check_fraction, check_int
 from bloombench.hashing import MAX_SEED
 from bloombench.layers.base import CompressedEmbedding, ratio_count
 from bloombench.layers.frequency import check_frequencies, popularity_order
@@ -34,8 +34,7 @@ _NUM_HASHES = 2
 def _sizes(n: int, a: dict) -> tuple[int, int]:
     """``(K, m)``: dedicated rows and shared hashed rows from the constructor's size arguments."""
     check_exclusive(compression_ratio=a["compression_ratio"], num_rows=a["num_rows"])
-    if a["index"] not in INDEX_MODES:
-        raise ValueError(f"index must be one of {list(INDEX_MODES)}, got {a['index']!r}")
+    check_choice("index", a["index"], INDEX_MODES)
     hashing.get_hash(a["hash"])
     check_int("seed", a["seed"], 0, MAX_SEED)
     if a["num_rows"] is not None:
