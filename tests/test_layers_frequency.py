@@ -20,6 +20,7 @@ from bloombench.layers import (
     embedding_factory,
     get_method,
     make_embedding,
+    size_for_budget,
 )
 from bloombench.layers.int8 import dequantize_rows, quantize_rows
 from bloombench.layers.mixed_dim import alpha_power_dims, frequency_blocks
@@ -172,14 +173,20 @@ def test_int8_with_a_ratio_below_its_own_size_projects():
     assert set(small.state_dict()) == {"codes", "scale", "projection"}
 
 
+@pytest.mark.parametrize("method,size", [("lowdim", "inner_dim"), ("int8", "inner_dim"), ("mixed_dim", "base_dim")])
+def test_a_ratio_below_one_column_builds_the_one_column_layer(method, size):
+    # A spec's ratios are checked on a 10,000 x 4 probe table, where one column is already a quarter.
+    layer = make_embedding(method, 10_000, 4, compression_ratio=0.05)
+    assert getattr(layer, size) == 1 and layer.compression() > 0.05
+    with pytest.raises(ValueError, match=r"smallest .* layer .* needs"):  # byte budgets stay strict
+        size_for_budget(method, 10_000, 4, int(0.05 * 10_000 * 4 * 4))
+
+
 @pytest.mark.parametrize("method,kwargs,match", [
     ("lowdim", {"inner_dim": 9}, r"inner_dim must be an int in \[1, 8\], got 9"),
-    ("lowdim", {"compression_ratio": 0.001}, r"gives inner_dim=0; need compression_ratio >= "),
     ("lowdim", {"compression_ratio": 0.2, "inner_dim": 2}, r"at most one of .*compression_ratio, inner_dim"),
-    ("int8", {"compression_ratio": 0.1}, r"leaves no int8 column .*need compression_ratio >= "),
     ("mixed_dim", {"alpha": -1}, r"alpha must be a finite number >= 0, got -1"),
     ("mixed_dim", {"num_blocks": 0}, r"num_blocks must be a positive int, got 0"),
-    ("mixed_dim", {"compression_ratio": 0.01}, r"below the smallest mixed-dimension layer"),
     ("mixed_dim", {"frequencies": [1, 2]}, r"frequencies must have one count per id, shape \(500,\)"),
     ("double_hash", {"frequencies": -np.ones(N)}, r"frequencies must be finite and non-negative"),
     ("double_hash", {"frequencies": ["a"] * N}, r"frequencies must be numbers"),

@@ -74,7 +74,7 @@ class Int8Embedding(LowDimEmbedding):
         ``1/4 + 1/dim``); a smaller share stores the widest ``d' < dim`` columns that fit,
         ``n (d' + 4) + 4 d' dim`` bytes, followed by a learned float32 ``d' x dim`` projection (as
         :class:`~bloombench.layers.lowdim.LowDimEmbedding`). None with no ``inner_dim``: the int8 table at full
-        width, no projection.
+        width, no projection. A share below one column's gives ``d' = 1`` (as ``LowDimEmbedding``).
     inner_dim : int, optional
         Stored width ``d'`` directly; ``d' = dim`` means no projection.
     padding_idx : int, optional
@@ -108,12 +108,8 @@ class Int8Embedding(LowDimEmbedding):
         budget = ratio * n * dim * 4
         if cls._bytes(n, dim, dim) <= budget:
             return dim
-        inner = min(dim - 1, int((budget - 4 * n) // (n + 4 * dim)))
-        if inner < 1:
-            raise ValueError(f"compression_ratio={ratio} of a {n} x {dim} table leaves no int8 column "
-                             f"(row scales alone take {4 * n:,} bytes); need compression_ratio >= "
-                             f"{cls._bytes(n, dim, 1) / (n * dim * 4):.3g}")
-        return inner
+        # at least one column, as LowDimEmbedding (row scales alone take 4 n bytes)
+        return max(1, min(dim - 1, int((budget - 4 * n) // (n + 4 * dim))))
 
     @classmethod
     def _bytes(cls, n: int, dim: int, inner_dim: int) -> int:

@@ -46,14 +46,9 @@ def masked_padding(out: torch.Tensor, ids: torch.Tensor, padding_idx: int | None
 
 def ratio_inner_dim(num_embeddings: int, embedding_dim: int, compression_ratio: float) -> int:
     """Widest ``d'`` whose table and projection, ``4 (n + dim) d'`` bytes, fit ``compression_ratio`` of the
-    full table's ``4 n dim``."""
+    full table's ``4 n dim``; at least 1 (see :class:`LowDimEmbedding`)."""
     ratio = check_fraction("compression_ratio", compression_ratio, high_open=False)
-    inner = int(ratio * num_embeddings * embedding_dim / (num_embeddings + embedding_dim))
-    if inner < 1:
-        need = (num_embeddings + embedding_dim) / (num_embeddings * embedding_dim)
-        raise ValueError(f"compression_ratio={ratio} of a {num_embeddings} x {embedding_dim} table gives "
-                         f"inner_dim=0; need compression_ratio >= {need:.3g}")
-    return inner
+    return max(1, int(ratio * num_embeddings * embedding_dim / (num_embeddings + embedding_dim)))
 
 
 class LowDimEmbedding(CompressedEmbedding):
@@ -68,6 +63,9 @@ class LowDimEmbedding(CompressedEmbedding):
     compression_ratio : float, optional
         The widest ``d'`` with ``4 (n + dim) d' <= compression_ratio * 4 n dim`` (table plus projection
         within that share of the full table's bytes). Default 0.2 when ``inner_dim`` is not given either.
+        A share below one column's (about ``1/dim``) gives ``d' = 1``, the smallest layer there is, rather
+        than an error (``compression()`` reports what it costs; ``size_for_budget`` stays strict): a spec's
+        ratio grid is checked on a small probe table before its trials run.
     inner_dim : int, optional
         ``d'`` directly (``1 <= d' <= dim``; ``d' = dim`` still projects, i.e. costs more than a full table).
     padding_idx : int, optional

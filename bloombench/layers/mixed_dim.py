@@ -92,11 +92,7 @@ def _plan(n: int, dim: int, a: dict) -> _Plan:
     given = a["compression_ratio"]
     ratio = check_fraction("compression_ratio", 0.2 if given is None else given, high_open=False)
     budget = ratio * n * dim
-    low, high = 1, dim
-    if sum(plan(1).weight_elements(dim)) > budget:
-        need = sum(plan(1).weight_elements(dim)) / (n * dim)
-        raise ValueError(f"compression_ratio={ratio} is below the smallest mixed-dimension layer of a {n} x {dim} "
-                         f"table (base_dim=1); need compression_ratio >= {need:.3g}")
+    low, high = 1, dim  # below base_dim=1's share: base_dim=1 all the same (see LowDimEmbedding)
     while low < high:  # widths grow with base_dim: the widest head within the budget
         mid = (low + high + 1) // 2
         low, high = (mid, high) if sum(plan(mid).weight_elements(dim)) <= budget else (low, mid - 1)
@@ -115,7 +111,8 @@ class MixedDimEmbedding(CompressedEmbedding):
     compression_ratio : float, optional
         The widest ``base_dim`` whose blocks and projections, ``4 (sum n_i d_i + dim sum d_i)`` bytes, fit this
         share of the full table's bytes (the rank buffer, ``4 n``, is counted in ``memory_bytes`` on top, as
-        Bloom's index table is). Default 0.2 when ``base_dim`` is not given either.
+        Bloom's index table is). Default 0.2 when ``base_dim`` is not given either; a share below
+        ``base_dim=1``'s gives ``base_dim=1`` (as :class:`~bloombench.layers.lowdim.LowDimEmbedding`).
     base_dim : int, optional
         ``d_0``, the most popular block's width, in ``[1, dim]`` (the size knob).
     num_blocks : int
