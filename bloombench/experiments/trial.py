@@ -79,8 +79,9 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     dict
         ``config`` (fully resolved) and its ``config_hash``, ``validation`` and ``test`` metrics (empty when
         ``evaluation.enabled`` is false), ``loss``, ``seconds_per_epoch`` (all, and the median),
-        ``fit_seconds``, ``index_build_seconds``, ``evaluation_seconds``, ``data_seconds``, the model's byte
-        counts, ``table_rows`` (rows of the full item table), the split sizes, ``device``,
+        ``fit_seconds``, ``index_build_seconds``, ``prepare_seconds`` (training counts and frequency plans),
+        ``evaluation_seconds``, ``data_seconds``, the model's byte counts, ``table_rows`` (rows of the full
+        item table), the split sizes, ``device``,
         ``cuda_peak_bytes`` (None on CPU) and, with ``evaluation.diagnostics``, ``diagnostics`` per hashed
         table.
     """
@@ -120,6 +121,8 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "median_seconds_per_epoch": float(np.median(history.seconds)),
         "fit_seconds": fit_seconds,
         "index_build_seconds": model.index_build_seconds(),
+        # counting training ids and planning frequency-aware tables (like index builds, inside fit_seconds)
+        "prepare_seconds": float(sum(getattr(m, "prepare_seconds", 0.0) for m in model.network.modules())),
         "evaluation_seconds": evaluation_seconds,
         "data_seconds": data_seconds,
         **model.byte_counts(),

@@ -15,11 +15,16 @@ from bloombench.layers.diagnostics import (
     expected_signature_collision_share,
     signature_collision_probability,
 )
+from bloombench.layers.double_hash import DoubleHashEmbedding
+from bloombench.layers.frequency import count_ids
 from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
 from bloombench.layers.hash_index import HashIndex
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
+from bloombench.layers.int8 import Int8Embedding
+from bloombench.layers.lowdim import LowDimEmbedding
+from bloombench.layers.mixed_dim import MixedDimEmbedding
 from bloombench.layers.qr import QR_COMBINES, QREmbedding
 from bloombench.layers.registry import (
     available_methods,
@@ -35,16 +40,21 @@ __all__ = [
     "BloomEmbedding",
     "CollisionDiagnostics",
     "CompressedEmbedding",
+    "DoubleHashEmbedding",
     "FullEmbedding",
     "HashCoFiEmbedding",
     "HashEmbedding",
     "HashIndex",
     "HashingTrickEmbedding",
+    "Int8Embedding",
+    "LowDimEmbedding",
+    "MixedDimEmbedding",
     "QR_COMBINES",
     "QREmbedding",
     "SPOTLIGHT_SEEDS",
     "available_methods",
     "collision_diagnostics",
+    "count_ids",
     "embedding_factory",
     "expected_repeat_share",
     "expected_signature_collision_share",

@@ -12,10 +12,14 @@ from collections.abc import Callable
 
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BloomEmbedding
+from bloombench.layers.double_hash import DoubleHashEmbedding
 from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
+from bloombench.layers.int8 import Int8Embedding
+from bloombench.layers.lowdim import LowDimEmbedding
+from bloombench.layers.mixed_dim import MixedDimEmbedding
 from bloombench.layers.qr import QREmbedding
 
 __all__ = [
@@ -34,7 +38,14 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "hashcofi": HashCoFiEmbedding,
     "hash_embedding": HashEmbedding,
     "qr": QREmbedding,
+    "lowdim": LowDimEmbedding,
+    "mixed_dim": MixedDimEmbedding,
+    "double_hash": DoubleHashEmbedding,
 }
+#: Built and tested like the others but not registered yet: benchmarks' ``index_bytes`` (``memory_bytes()``
+#: minus parameter bytes) assumes a layer's parameters are part of its stored form, and int8's float32
+#: training master is not (see :mod:`bloombench.layers.int8`). Registering is this line moved into _METHODS.
+PENDING_METHODS: dict[str, type[CompressedEmbedding]] = {"int8": Int8Embedding}
 
 
 def available_methods() -> list[str]:
@@ -66,15 +77,25 @@ def make_embedding(method: str, num_embeddings: int | None, embedding_dim: int,
 
 def embedding_factory(method: str, **params: object) -> Callable[..., CompressedEmbedding]:
     """A ``factory(num_embeddings, embedding_dim, padding_idx=None, sparse=False)`` for the models'
-    ``embedding_factory`` argument, building ``method`` with ``params`` for every table."""
-    get_method(method).bound_arguments(1, 1, params)  # fail now, not at model build time
+    ``embedding_factory`` argument, building ``method`` with ``params`` for every table.
+
+    A method that declares ``uses_frequencies`` gives its factory that attribute too, and the factory then
+    takes ``frequencies=`` (the table's training counts; see
+    :func:`~bloombench.models.representations.build_embedding`)."""
+    cls = get_method(method)
+    cls.bound_arguments(1, 1, params)  # fail now, not at model build time
+    uses_frequencies = getattr(cls, "uses_frequencies", False)
 
     def factory(num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                sparse: bool = False) -> CompressedEmbedding:
+                sparse: bool = False, **counts: object) -> CompressedEmbedding:
+        if counts and (not uses_frequencies or set(counts) != {"frequencies"}):
+            raise TypeError(f"the {method!r} factory takes no {sorted(counts)} (uses_frequencies="
+                            f"{uses_frequencies})")
         return make_embedding(method, num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
-                              **params)
+                              **params, **counts)
 
     factory.__name__ = f"{method}_factory"
+    factory.uses_frequencies = uses_frequencies  # type: ignore[attr-defined]
     return factory
 
 

@@ -14,6 +14,7 @@ import torch
 
 from bloombench.checks import check_int
 from bloombench.data.interactions import Interactions
+from bloombench.layers.frequency import count_ids
 from bloombench.models.base import Model
 from bloombench.models.inputs import as_id_tensor, check_id_range, check_training_data
 from bloombench.models.losses import get_implicit_loss, regression_loss
@@ -59,11 +60,14 @@ class _FactorizationBase(Model):
         check_id_range(interactions.user_ids, self.num_users, "interactions.user_ids")
         check_id_range(interactions.item_ids, self.num_items, "interactions.item_ids")
         self.device = options.device
+        # Training-split counts, computed only for a table whose method uses them (build_embedding).
+        frequencies = {"users": lambda: count_ids(interactions.user_ids, self.num_users),
+                       "items": lambda: count_ids(interactions.item_ids, self.num_items)}
         net = seeded_init(
             options.seed,
             lambda: BilinearNet(
                 self.num_users, self.num_items, self.embedding_dim, self.embedding_factory, options.sparse,
-                self.user_embedding_factory,
+                self.user_embedding_factory, frequencies,
             ),
         )
         self.network = net.to(self.device)

@@ -16,8 +16,10 @@ the *same* item embedding table used for the inputs, plus an item bias.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,7 +43,12 @@ PADDING_IDX = 0
 
 EmbeddingFactory = Callable[..., nn.Module]
 """``factory(num_embeddings, embedding_dim, padding_idx=None, sparse=False) -> nn.Module``
-whose ``forward(ids)`` returns a tensor of shape ``(*ids.shape, embedding_dim)``."""
+whose ``forward(ids)`` returns a tensor of shape ``(*ids.shape, embedding_dim)``; a factory with
+``uses_frequencies = True`` also takes ``frequencies=`` (one training count per id)."""
+
+Counts = np.ndarray | Callable[[], np.ndarray]
+"""A table's training-split id counts, or a zero-argument callable computing them (called only for a
+factory that uses them)."""
 
 
 def default_embedding_factory(
@@ -82,16 +89,30 @@ def build_embedding(
     embedding_dim: int,
     padding_idx: int | None,
     sparse: bool,
+    frequencies: Counts | None = None,
 ) -> nn.Module:
     """Call ``factory`` (default :func:`default_embedding_factory`) for one table.
 
     ``sparse`` is passed only when true, so that a three-argument factory
     (the documented minimum) works with every dense optimizer.
+
+    ``frequencies`` (the table's id counts in the training split, or a
+    zero-argument callable computing them) is passed as ``frequencies=``
+    only to a factory declaring ``uses_frequencies = True``; the callable is
+    then called, and the seconds it takes are added to the table's
+    ``prepare_seconds`` (which the layer starts with its own preparation).
     """
     factory = default_embedding_factory if factory is None else factory
-    if sparse:
-        return factory(num_embeddings, embedding_dim, padding_idx, sparse=True)
-    return factory(num_embeddings, embedding_dim, padding_idx)
+    extra: dict[str, object] = {"sparse": True} if sparse else {}
+    counting = 0.0
+    if frequencies is not None and getattr(factory, "uses_frequencies", False):
+        start = time.perf_counter()
+        extra["frequencies"] = frequencies() if callable(frequencies) else frequencies
+        counting = time.perf_counter() - start
+    table = factory(num_embeddings, embedding_dim, padding_idx, **extra)
+    if "frequencies" in extra:
+        table.prepare_seconds = getattr(table, "prepare_seconds", 0.0) + counting
+    return table
 
 
 def _zero_bias(num_embeddings: int, padding_idx: int | None = None) -> nn.Embedding:
@@ -117,6 +138,9 @@ class BilinearNet(nn.Module):
         Ask the factory for tables with sparse gradients.
     user_embedding_factory : EmbeddingFactory, optional
         Builds the user table when it should differ from the item table (e.g. compress items only).
+    frequencies : mapping, optional
+        ``{"users": counts, "items": counts}`` from the training split, for factories that use them
+        (see :func:`build_embedding`).
     """
 
     def __init__(
@@ -127,14 +151,18 @@ class BilinearNet(nn.Module):
         embedding_factory: EmbeddingFactory | None = None,
         sparse: bool = False,
         user_embedding_factory: EmbeddingFactory | None = None,
+        frequencies: Mapping[str, Counts] | None = None,
     ) -> None:
         super().__init__()
+        counts = dict(frequencies or {})
         self.num_users = num_users = check_int("num_users", num_users)
         self.num_items = num_items = check_int("num_items", num_items)
         self.embedding_dim = embedding_dim = check_int("embedding_dim", embedding_dim)
         user_factory = embedding_factory if user_embedding_factory is None else user_embedding_factory
-        self.user_embeddings = build_embedding(user_factory, num_users, embedding_dim, None, sparse)
-        self.item_embeddings = build_embedding(embedding_factory, num_items, embedding_dim, None, sparse)
+        self.user_embeddings = build_embedding(user_factory, num_users, embedding_dim, None, sparse,
+                                               counts.get("users"))
+        self.item_embeddings = build_embedding(embedding_factory, num_items, embedding_dim, None, sparse,
+                                               counts.get("items"))
         self.user_biases = _zero_bias(num_users)
         self.item_biases = _zero_bias(num_items)
         self.register_buffer("_all_items", torch.arange(num_items), persistent=False)
@@ -176,6 +204,8 @@ class SequenceNet(nn.Module):
         Builds the item table (with ``padding_idx=0``).
     sparse : bool
         Ask the factory for a table with sparse gradients.
+    item_frequencies : Counts, optional
+        Training-split item counts, for a factory that uses them (see :func:`build_embedding`).
     """
 
     def __init__(
@@ -184,13 +214,15 @@ class SequenceNet(nn.Module):
         embedding_dim: int = 32,
         embedding_factory: EmbeddingFactory | None = None,
         sparse: bool = False,
+        *,
+        item_frequencies: Counts | None = None,
     ) -> None:
         super().__init__()
         # Padding plus at least one real item.
         self.num_items = num_items = check_int("num_items", num_items, 2)
         self.embedding_dim = embedding_dim = check_int("embedding_dim", embedding_dim)
         self.item_embeddings = build_embedding(
-            embedding_factory, num_items, embedding_dim, PADDING_IDX, sparse
+            embedding_factory, num_items, embedding_dim, PADDING_IDX, sparse, item_frequencies
         )
         self.item_biases = _zero_bias(num_items, padding_idx=PADDING_IDX)
         self.register_buffer("_all_items", torch.arange(num_items), persistent=False)
@@ -255,8 +287,10 @@ class LSTMNet(SequenceNet):
         embedding_dim: int = 32,
         embedding_factory: EmbeddingFactory | None = None,
         sparse: bool = False,
+        *,
+        item_frequencies: Counts | None = None,
     ) -> None:
-        super().__init__(num_items, embedding_dim, embedding_factory, sparse)
+        super().__init__(num_items, embedding_dim, embedding_factory, sparse, item_frequencies=item_frequencies)
         self.lstm = nn.LSTM(input_size=embedding_dim, hidden_size=embedding_dim, batch_first=True)
 
     def encode(self, steps: torch.Tensor, step_mask: torch.Tensor) -> torch.Tensor:
@@ -284,8 +318,10 @@ class CNNNet(SequenceNet):
         sparse: bool = False,
         kernel_width: int = 5,
         num_layers: int = 1,
+        *,
+        item_frequencies: Counts | None = None,
     ) -> None:
-        super().__init__(num_items, embedding_dim, embedding_factory, sparse)
+        super().__init__(num_items, embedding_dim, embedding_factory, sparse, item_frequencies=item_frequencies)
         self.kernel_width = kernel_width = check_int("kernel_width", kernel_width)
         num_layers = check_int("num_layers", num_layers)
         self.convs = nn.ModuleList(
@@ -309,12 +345,14 @@ def make_sequence_net(
     embedding_dim: int,
     embedding_factory: EmbeddingFactory | None = None,
     sparse: bool = False,
+    item_frequencies: Counts | None = None,
 ) -> SequenceNet:
-    """Build the sequence net named ``representation`` ("pooling", "lstm" or "cnn")."""
+    """Build the sequence net named ``representation`` ("pooling", "lstm" or "cnn"); ``item_frequencies``
+    as :class:`SequenceNet`'s."""
     try:
         cls = _SEQUENCE_NETS[representation]
     except (KeyError, TypeError):
         raise ValueError(
             f"representation must be one of {sorted(_SEQUENCE_NETS)}, got {representation!r}"
         ) from None
-    return cls(num_items, embedding_dim, embedding_factory, sparse)
+    return cls(num_items, embedding_dim, embedding_factory, sparse, item_frequencies=item_frequencies)

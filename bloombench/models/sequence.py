@@ -14,6 +14,7 @@ import torch
 
 from bloombench.checks import check_int
 from bloombench.data.interactions import SequenceInteractions
+from bloombench.layers.frequency import count_ids
 from bloombench.models.base import Model
 from bloombench.models.inputs import as_id_tensor, check_id_range, check_training_data
 from bloombench.models.losses import get_implicit_loss
@@ -101,7 +102,9 @@ class ImplicitSequenceModel(Model):
         net = seeded_init(
             options.seed,
             lambda: make_sequence_net(
-                self.representation, num_items, self.embedding_dim, self.embedding_factory, options.sparse
+                self.representation, num_items, self.embedding_dim, self.embedding_factory, options.sparse,
+                # training windows only; an item in overlapping windows counts once per window
+                lambda: count_ids(sequences.sequences, num_items, PADDING_IDX),
             ),
         )
         self.network = net = net.to(self.device)
