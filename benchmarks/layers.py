@@ -53,8 +53,14 @@ def forward_backward(layer: torch.nn.Module, ids: torch.Tensor) -> None:
 
 
 def index_bytes(layer: CompressedEmbedding) -> int:
-    """Persistent bytes that are not trainable weights (index and sign tables)."""
-    return layer.memory_bytes() - sum(p.numel() * p.element_size() for p in layer.parameters())
+    """Persistent bytes that are not trainable weights (index and sign tables): the persistent buffers.
+
+    Not ``memory_bytes()`` minus the parameters: int8's stored form (codes, scales) is not its float32
+    training master, so that difference is negative there.
+    """
+    return sum(b.numel() * b.element_size() for module in layer.modules()
+               for name, b in module.named_buffers(recurse=False)
+               if name not in module._non_persistent_buffers_set)
 
 
 class _Lookup:

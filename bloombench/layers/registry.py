@@ -41,11 +41,10 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "lowdim": LowDimEmbedding,
     "mixed_dim": MixedDimEmbedding,
     "double_hash": DoubleHashEmbedding,
+    "int8": Int8Embedding,
 }
-#: Built and tested like the others but not registered yet: benchmarks' ``index_bytes`` (``memory_bytes()``
-#: minus parameter bytes) assumes a layer's parameters are part of its stored form, and int8's float32
-#: training master is not (see :mod:`bloombench.layers.int8`). Registering is this line moved into _METHODS.
-PENDING_METHODS: dict[str, type[CompressedEmbedding]] = {"int8": Int8Embedding}
+#: Methods built and tested like the registered ones but not registered yet (none now).
+PENDING_METHODS: dict[str, type[CompressedEmbedding]] = {}
 
 
 def available_methods() -> list[str]:
