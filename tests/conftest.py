@@ -61,12 +61,3 @@ def dask_cli_cluster(tmp_path: Path) -> Iterator[tuple[str, dict[int, subprocess
             process.kill()
         for process in processes:
             process.wait(timeout=30)
-
-
-@pytest.fixture
-def pending_methods(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register the layer methods that are built but not registered yet (``registry.PENDING_METHODS``)."""
-    from bloombench.layers import registry
-
-    for name, cls in registry.PENDING_METHODS.items():
-        monkeypatch.setitem(registry._METHODS, name, cls)

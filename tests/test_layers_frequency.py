@@ -28,7 +28,6 @@ from bloombench.models import ImplicitFactorizationModel
 from bloombench.models.representations import build_embedding, make_sequence_net
 
 N, DIM = 500, 8
-pytestmark = pytest.mark.usefixtures("pending_methods")  # int8 waits to be registered (layers.registry)
 FREQUENCY_METHODS = [m for m in available_methods() if getattr(get_method(m), "uses_frequencies", False)]
 
 

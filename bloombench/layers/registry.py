@@ -43,8 +43,6 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "double_hash": DoubleHashEmbedding,
     "int8": Int8Embedding,
 }
-#: Methods built and tested like the registered ones but not registered yet (none now).
-PENDING_METHODS: dict[str, type[CompressedEmbedding]] = {}
 
 
 def available_methods() -> list[str]:
