@@ -8,6 +8,8 @@ memory with :func:`make_embedding_for_budget`.
 
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BLOOM_MODES, SPOTLIGHT_SEEDS, BloomEmbedding
+from bloombench.layers.cce import CCEmbedding
+from bloombench.layers.dhe import DHE_ENCODINGS, DeepHashEmbedding
 from bloombench.layers.diagnostics import (
     CollisionDiagnostics,
     collision_diagnostics,
@@ -21,6 +23,8 @@ from bloombench.layers.hash_index import HashIndex
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
 from bloombench.layers.qr import QR_COMBINES, QREmbedding
+from bloombench.layers.robe import RobeEmbedding
+from bloombench.layers.tt import TTEmbedding
 from bloombench.layers.registry import (
     available_methods,
     embedding_factory,
@@ -33,8 +37,11 @@ from bloombench.layers.registry import (
 __all__ = [
     "BLOOM_MODES",
     "BloomEmbedding",
+    "CCEmbedding",
     "CollisionDiagnostics",
     "CompressedEmbedding",
+    "DHE_ENCODINGS",
+    "DeepHashEmbedding",
     "FullEmbedding",
     "HashCoFiEmbedding",
     "HashEmbedding",
@@ -42,7 +49,9 @@ __all__ = [
     "HashingTrickEmbedding",
     "QR_COMBINES",
     "QREmbedding",
+    "RobeEmbedding",
     "SPOTLIGHT_SEEDS",
+    "TTEmbedding",
     "available_methods",
     "collision_diagnostics",
     "embedding_factory",

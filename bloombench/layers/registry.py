@@ -12,11 +12,15 @@ from collections.abc import Callable
 
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BloomEmbedding
+from bloombench.layers.cce import CCEmbedding
+from bloombench.layers.dhe import DeepHashEmbedding
 from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
 from bloombench.layers.qr import QREmbedding
+from bloombench.layers.robe import RobeEmbedding
+from bloombench.layers.tt import TTEmbedding
 
 __all__ = [
     "available_methods",
@@ -34,6 +38,10 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "hashcofi": HashCoFiEmbedding,
     "hash_embedding": HashEmbedding,
     "qr": QREmbedding,
+    "robe": RobeEmbedding,
+    "dhe": DeepHashEmbedding,
+    "tt": TTEmbedding,
+    "cce": CCEmbedding,
 }
 
 
