@@ -98,7 +98,7 @@ def slow_forward(layer, ids: torch.Tensor) -> torch.Tensor:
     if isinstance(layer, TTEmbedding):
         return tt_dense_table(layer)[ids]
     if isinstance(layer, CCEmbedding):
-        pointers, chunks = layer.hashed_indices(ids), torch.arange(layer.num_chunks)
+        pointers, chunks = layer.pointed_rows(ids), torch.arange(layer.num_chunks)
         tables = [t.view(layer.num_buckets, layer.num_chunks, -1) for t in (layer.table0, layer.table1)]
         out = tables[0][pointers[0], chunks] + tables[1][pointers[1], chunks]
         return out.reshape(*ids.shape, layer.embedding_dim)

@@ -182,6 +182,16 @@ def test_tt_rank_is_sized_to_the_budget_and_padding_is_masked():
         TTEmbedding(N, DIM, compression_ratio=0.001)
 
 
+@pytest.mark.parametrize("method,knob,cap", [("tt", "rank", "max_rank"), ("dhe", "hidden_dim", "max_hidden_dim")])
+def test_compute_caps_bound_the_budgeted_size(method, knob, cap):
+    n, dim, budget = 4000, 32, 4000 * 32 * 4 // 2
+    assert size_for_budget(method, n, dim, budget)[knob] > 4
+    assert size_for_budget(method, n, dim, budget, **{cap: 4}) == {knob: 4}
+    assert getattr(make_embedding(method, n, dim, compression_ratio=0.5, **{cap: 4}), knob) == 4
+    with pytest.raises(ValueError, match=rf"{knob} must be an int in \[1, 4\], got 5"):
+        make_embedding(method, n, dim, **{knob: 5, cap: 4})
+
+
 # ---------------------------------------------------------------------------------------------------
 # CCE
 # ---------------------------------------------------------------------------------------------------
@@ -228,7 +238,7 @@ def test_cce_gradients_reach_only_pointed_rows_and_errors():
     layer = CCEmbedding(N, DIM, num_buckets=40, init_seed=0)
     ids = torch.tensor([4, 9, 200])
     (layer(ids) * upstream((3, DIM))).sum().backward()
-    pointers = layer.hashed_indices(ids)
+    pointers = layer.pointed_rows(ids)
     for t, table in enumerate((layer.table0, layer.table1)):
         assert touched_rows(table.grad) == set((pointers[t] * 2 + torch.arange(2)).flatten().tolist())
     assert CCEmbedding(N, DIM, num_buckets=300).pointers.dtype == torch.int16

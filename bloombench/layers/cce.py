@@ -144,8 +144,10 @@ class CCEmbedding(CompressedEmbedding):
         self._normal_(self.table0, std, generator)
         self._normal_(self.table1, std, generator)
 
-    def hashed_indices(self, ids: torch.Tensor) -> torch.Tensor:
-        """Rows ``(2, *ids.shape, num_chunks)`` (int64) of each id's chunks in table 0 and table 1."""
+    def pointed_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Rows ``(2, *ids.shape, num_chunks)`` (int64) of each id's chunks in table 0 and table 1 (not
+        named ``hashed_indices``: after a re-clustering table 0's rows are k-means assignments, not hashes,
+        so collision diagnostics do not apply)."""
         ids = self._check_ids(ids).to(torch.int64)
         return self.pointers[:, ids].to(torch.int64)
 

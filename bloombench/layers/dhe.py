@@ -33,10 +33,11 @@ def _mlp_parameters(num_hashes: int, hidden_dim: int, num_layers: int, dim: int)
 
 
 def _hidden_dim(num_embeddings: int | None, dim: int, num_hashes: int, num_layers: int,
-                compression_ratio: float | None, hidden_dim: int | None) -> int:
+                compression_ratio: float | None, hidden_dim: int | None, max_hidden_dim: int | None) -> int:
     check_exclusive(compression_ratio=compression_ratio, hidden_dim=hidden_dim)
+    cap = None if max_hidden_dim is None else check_int("max_hidden_dim", max_hidden_dim)
     if hidden_dim is not None:
-        return check_int("hidden_dim", hidden_dim)
+        return check_int("hidden_dim", hidden_dim, 1, cap)
     if num_embeddings is None:
         raise ValueError("an open vocabulary (num_embeddings=None) needs hidden_dim")
     ratio = check_fraction("compression_ratio",
@@ -51,7 +52,7 @@ def _hidden_dim(num_embeddings: int | None, dim: int, num_hashes: int, num_layer
     while low < high:  # largest width within the budget
         mid = (low + high + 1) // 2
         low, high = (mid, high) if _mlp_parameters(num_hashes, mid, num_layers, dim) <= budget else (low, mid - 1)
-    return low
+    return low if cap is None else min(low, cap)
 
 
 class _SparseGrad(torch.autograd.Function):
@@ -88,6 +89,10 @@ class DeepHashEmbedding(CompressedEmbedding):
         The widest MLP with at most ``compression_ratio * n * dim`` parameters; default 0.2.
     hidden_dim : int, optional
         The width directly (instead of ``compression_ratio``).
+    max_hidden_dim : int, optional
+        Cap on the width ``compression_ratio`` and :func:`~bloombench.layers.registry.size_for_budget`
+        choose: work per id grows as ``width**2`` (at 0.2 of a 1e7 x 32 table the uncapped width is ~8,000,
+        4,000x a full-table lookup's arithmetic); the paper's widths are ~1,000-2,000.
     num_hashes : int
         k, the encoding's length (even for ``gaussian``).
     num_layers : int
@@ -111,10 +116,11 @@ class DeepHashEmbedding(CompressedEmbedding):
 
     size_params = ("compression_ratio", "hidden_dim")
     hashed = True
-    examples = {"dhe": {"compression_ratio": 0.2}}
+    examples = {"dhe": {"compression_ratio": 0.2, "max_hidden_dim": 256}}
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
-                 compression_ratio: float | None = None, hidden_dim: int | None = None, num_hashes: int = 32,
+                 compression_ratio: float | None = None, hidden_dim: int | None = None,
+                 max_hidden_dim: int | None = None, num_hashes: int = 32,
                  num_layers: int = 2, encoding: str = "uniform", hash: str = "murmur3", seed: int = 0,
                  padding_idx: int | None = None, sparse: bool = False, init_seed: int | None = None) -> None:
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
@@ -125,7 +131,7 @@ class DeepHashEmbedding(CompressedEmbedding):
         if encoding == "gaussian" and num_hashes % 2:
             raise ValueError(f"encoding='gaussian' needs an even num_hashes (Box-Muller pairs), got {num_hashes}")
         self.hidden_dim = _hidden_dim(self.num_embeddings, self.embedding_dim, self.num_hashes, self.num_layers,
-                                      compression_ratio, hidden_dim)
+                                      compression_ratio, hidden_dim, max_hidden_dim)
         self.compression_ratio = compression_ratio
         self.hash = hashing.get_hash(hash).name
         self.seed = check_int("seed", seed, 0, MAX_SEED)
@@ -183,11 +189,13 @@ class DeepHashEmbedding(CompressedEmbedding):
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
         dim = check_int("embedding_dim", embedding_dim)
         k, layers = check_int("num_hashes", a["num_hashes"]), check_int("num_layers", a["num_layers"])
-        width = _hidden_dim(num_embeddings, dim, k, layers, a["compression_ratio"], a["hidden_dim"])
+        width = _hidden_dim(num_embeddings, dim, k, layers, a["compression_ratio"], a["hidden_dim"],
+                            a["max_hidden_dim"])
         return 4 * _mlp_parameters(k, width, layers, dim)
 
     @classmethod
     def budget_knob(cls, num_embeddings: int | None, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
-        cls.bound_arguments(num_embeddings, embedding_dim, params)
-        return "hidden_dim", 1, None
+        a = cls.bound_arguments(num_embeddings, embedding_dim, params)
+        cap = a["max_hidden_dim"]
+        return "hidden_dim", 1, None if cap is None else check_int("max_hidden_dim", cap)

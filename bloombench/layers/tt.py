@@ -58,12 +58,14 @@ def _parameters(n: int, dim: int, cores: int, rank: int) -> int:
     return sum(math.prod(shape) for shape in tt_shapes(n, dim, cores, rank))
 
 
-def _rank(n: int, dim: int, cores: int, compression_ratio: float | None, rank: int | None) -> int:
+def _rank(n: int, dim: int, cores: int, compression_ratio: float | None, rank: int | None,
+          max_rank: int | None) -> int:
     check_exclusive(compression_ratio=compression_ratio, rank=rank)
     if check_int("num_cores", cores) < 2:
         raise ValueError(f"num_cores must be an int >= 2 (1 is the full table), got {cores}")
+    cap = None if max_rank is None else check_int("max_rank", max_rank)
     if rank is not None:
-        return check_int("rank", rank)
+        return check_int("rank", rank, 1, cap)
     ratio = check_fraction("compression_ratio",
                            DEFAULT_COMPRESSION_RATIO if compression_ratio is None else compression_ratio,
                            high_open=False)
@@ -75,7 +77,7 @@ def _rank(n: int, dim: int, cores: int, compression_ratio: float | None, rank: i
     while low < high:  # largest rank within the budget (parameters grow with the rank)
         mid = (low + high + 1) // 2
         low, high = (mid, high) if _parameters(n, dim, cores, mid) <= budget else (low, mid - 1)
-    return low
+    return low if cap is None else min(low, cap)
 
 
 class TTEmbedding(CompressedEmbedding):
@@ -93,6 +95,10 @@ class TTEmbedding(CompressedEmbedding):
         The largest rank whose cores hold at most ``compression_ratio * n * dim`` parameters; default 0.2.
     rank : int, optional
         The TT rank directly (one rank for every inner bond, TT-Rec's choice).
+    max_rank : int, optional
+        Cap on the rank ``compression_ratio`` and :func:`~bloombench.layers.registry.size_for_budget`
+        choose. Work per id grows as ``dim * rank**2`` while bytes grow as ``n * rank**2``: at 0.2 of a
+        1e7-row table the uncapped rank is ~270 (a 1 MB core slice per id); TT-Rec's ranks are 8 to 128.
     num_cores : int
         c >= 2 (TT-Rec: 3).
     padding_idx : int, optional
@@ -111,15 +117,15 @@ class TTEmbedding(CompressedEmbedding):
     """
 
     size_params = ("compression_ratio", "rank")
-    examples = {"tt": {"compression_ratio": 0.2}}
+    examples = {"tt": {"compression_ratio": 0.2, "max_rank": 32}}
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, compression_ratio: float | None = None,
-                 rank: int | None = None, num_cores: int = 3, padding_idx: int | None = None,
+                 rank: int | None = None, max_rank: int | None = None, num_cores: int = 3, padding_idx: int | None = None,
                  sparse: bool = False, init_seed: int | None = None) -> None:
         num_embeddings = check_int("num_embeddings", num_embeddings)
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
                          init_seed=init_seed)
-        self.rank = _rank(num_embeddings, self.embedding_dim, num_cores, compression_ratio, rank)
+        self.rank = _rank(num_embeddings, self.embedding_dim, num_cores, compression_ratio, rank, max_rank)
         self.compression_ratio = compression_ratio
         self.num_cores = int(num_cores)
         self.shapes = tt_shapes(num_embeddings, self.embedding_dim, self.num_cores, self.rank)
@@ -174,12 +180,12 @@ class TTEmbedding(CompressedEmbedding):
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
         n, dim = check_int("num_embeddings", num_embeddings), check_int("embedding_dim", embedding_dim)
-        rank = _rank(n, dim, a["num_cores"], a["compression_ratio"], a["rank"])
+        rank = _rank(n, dim, a["num_cores"], a["compression_ratio"], a["rank"], a["max_rank"])
         return 4 * _parameters(n, dim, int(a["num_cores"]), rank)
 
     @classmethod
     def budget_knob(cls, num_embeddings: int, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
-        cls.bound_arguments(num_embeddings, embedding_dim, params)
+        a = cls.bound_arguments(num_embeddings, embedding_dim, params)
         check_int("num_embeddings", num_embeddings)
-        return "rank", 1, None
+        return "rank", 1, None if a["max_rank"] is None else check_int("max_rank", a["max_rank"])
