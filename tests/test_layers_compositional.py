@@ -182,7 +182,8 @@ def test_tt_rank_is_sized_to_the_budget_and_padding_is_masked():
         TTEmbedding(N, DIM, compression_ratio=0.001)
 
 
-@pytest.mark.parametrize("method,knob,cap", [("tt", "rank", "max_rank"), ("dhe", "hidden_dim", "max_hidden_dim")])
+@pytest.mark.parametrize("method,knob,cap", [("tt", "rank", "max_rank"),
+                                             ("dhe", "hidden_dim", "max_hidden_dim")])
 def test_compute_caps_bound_the_budgeted_size(method, knob, cap):
     n, dim, budget = 4000, 32, 4000 * 32 * 4 // 2
     assert size_for_budget(method, n, dim, budget)[knob] > 4
@@ -196,7 +197,7 @@ def test_compute_caps_bound_the_budgeted_size(method, knob, cap):
 # CCE
 # ---------------------------------------------------------------------------------------------------
 def _trained_cce(seed: int = 0, **params: object) -> CCEmbedding:
-    layer = CCEmbedding(N, DIM, num_buckets=12, seed=seed, init_seed=seed, **params)
+    layer = CCEmbedding(N, DIM, num_buckets=12, num_chunks=2, seed=seed, init_seed=seed, **params)
     with torch.no_grad():  # give the ids structure worth clustering: 6 groups of similar vectors
         layer.table0.add_(upstream(layer.table0.shape, seed) * 0.1)
     return layer
@@ -235,7 +236,7 @@ def test_cce_reclustering_is_deterministic_given_the_seeds():
 
 
 def test_cce_gradients_reach_only_pointed_rows_and_errors():
-    layer = CCEmbedding(N, DIM, num_buckets=40, init_seed=0)
+    layer = CCEmbedding(N, DIM, num_buckets=40, num_chunks=2, init_seed=0)
     ids = torch.tensor([4, 9, 200])
     (layer(ids) * upstream((3, DIM))).sum().backward()
     pointers = layer.pointed_rows(ids)

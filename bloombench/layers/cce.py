@@ -40,10 +40,21 @@ def _memory(n: int, dim: int, chunks: int, rows: int) -> int:
     return 2 * rows * dim * 4 + 2 * n * chunks * _pointer_dtype(rows)[0]
 
 
+def _chunks(dim: int, compression_ratio: float | None, num_buckets: int | None, chunks: int | None) -> int:
+    """``num_chunks``, by default the most of 4, 2, 1 that divides ``dim`` and lets uint8 pointers take at
+    most half the budget (``chunks <= compression_ratio * dim``), 1 when none does."""
+    if chunks is not None:
+        return check_int("num_chunks", chunks)
+    limit = float(dim)
+    if num_buckets is None:
+        limit *= check_fraction("compression_ratio", DEFAULT_COMPRESSION_RATIO if compression_ratio is None
+                                else compression_ratio, high_open=False)
+    return next((c for c in (4, 2) if dim % c == 0 and c <= limit), 1)
+
+
 def _rows(n: int, dim: int, chunks: int, compression_ratio: float | None, num_buckets: int | None) -> int:
-    """Rows of each table from the constructor's size arguments."""
+    """Rows of each table from the constructor's size arguments (``chunks`` resolved by :func:`_chunks`)."""
     check_exclusive(compression_ratio=compression_ratio, num_buckets=num_buckets)
-    chunks = check_int("num_chunks", chunks)
     if dim % chunks:
         raise ValueError(f"num_chunks must divide embedding_dim={dim}, got {chunks}")
     if num_buckets is not None:
@@ -74,9 +85,10 @@ class CCEmbedding(CompressedEmbedding):
         included; default 0.2.
     num_buckets : int, optional
         Rows per table directly.
-    num_chunks : int
-        Chunks per vector (each with its own pointers); default 2 (pointers cost ``2 * num_chunks``
-        bytes or more per id, so small dims at small ratios leave little room for more).
+    num_chunks : int, optional
+        Chunks per vector, each with its own pointers (``2 * num_chunks`` bytes or more per id). Default:
+        the most of 4, 2, 1 that divides ``dim`` with ``num_chunks <= compression_ratio * dim`` (uint8
+        pointers then take at most half the bytes; any divisor with ``num_buckets``), else 1.
     hash, seed : str, int
         Hash family and layer hash seed. Initial pointers of table t hash the key ``id * num_chunks + c``
         with ``derive_seeds(seed, 2)[t]``; after the j-th re-clustering table 1's use
@@ -105,15 +117,16 @@ class CCEmbedding(CompressedEmbedding):
     examples = {"cce": {"compression_ratio": 0.2}}
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, compression_ratio: float | None = None,
-                 num_buckets: int | None = None, num_chunks: int = 2, hash: str = "murmur3", seed: int = 0,
-                 kmeans_iterations: int = 10, padding_idx: int | None = None, sparse: bool = False,
-                 init_seed: int | None = None) -> None:
+                 num_buckets: int | None = None, num_chunks: int | None = None, hash: str = "murmur3",
+                 seed: int = 0, kmeans_iterations: int = 10, padding_idx: int | None = None,
+                 sparse: bool = False, init_seed: int | None = None) -> None:
         num_embeddings = check_int("num_embeddings", num_embeddings)
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
                          init_seed=init_seed)
-        self.num_buckets = _rows(num_embeddings, self.embedding_dim, num_chunks, compression_ratio, num_buckets)
+        self.num_chunks = _chunks(self.embedding_dim, compression_ratio, num_buckets, num_chunks)
+        self.num_buckets = _rows(num_embeddings, self.embedding_dim, self.num_chunks, compression_ratio,
+                                 num_buckets)
         self.compression_ratio = compression_ratio
-        self.num_chunks = int(num_chunks)
         self.chunk_dim = self.embedding_dim // self.num_chunks
         self.hash = hashing.get_hash(hash).name
         self.seed = check_int("seed", seed, 0, MAX_SEED)
@@ -197,7 +210,8 @@ class CCEmbedding(CompressedEmbedding):
                                     iter=self.kmeans_iterations, minit="++", rng=rng)
             centre = torch.from_numpy(fitted).to(device=device, dtype=self.table0.dtype)
             centroids[:clusters, c] = centre
-            assignment[:, c] = torch.cat([torch.cdist(v, centre).argmin(1) for v in vectors[:, c].split(_ASSIGN_BATCH)])
+            assignment[:, c] = torch.cat([torch.cdist(v, centre).argmin(1)
+                                          for v in vectors[:, c].split(_ASSIGN_BATCH)])
         self.table0.copy_(centroids.view_as(self.table0))
         self.table1.zero_()
         self.pointers[0].copy_(assignment.to(self._dtype))
@@ -205,14 +219,15 @@ class CCEmbedding(CompressedEmbedding):
 
     def _method_repr(self) -> list[str]:
         return [f"num_buckets={self.num_buckets}", f"num_chunks={self.num_chunks}",
-                f"pointers={str(self._dtype).removeprefix('torch.')}", f"hash={self.hash!r}", f"seed={self.seed}"]
+                f"pointers={str(self._dtype).removeprefix('torch.')}", f"hash={self.hash!r}",
+                f"seed={self.seed}"]
 
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
         n, dim = check_int("num_embeddings", num_embeddings), check_int("embedding_dim", embedding_dim)
-        rows = _rows(n, dim, a["num_chunks"], a["compression_ratio"], a["num_buckets"])
-        return _memory(n, dim, int(a["num_chunks"]), rows)
+        chunks = _chunks(dim, a["compression_ratio"], a["num_buckets"], a["num_chunks"])
+        return _memory(n, dim, chunks, _rows(n, dim, chunks, a["compression_ratio"], a["num_buckets"]))
 
     @classmethod
     def budget_knob(cls, num_embeddings: int, embedding_dim: int,

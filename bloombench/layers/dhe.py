@@ -51,7 +51,8 @@ def _hidden_dim(num_embeddings: int | None, dim: int, num_hashes: int, num_layer
     low, high = 1, budget
     while low < high:  # largest width within the budget
         mid = (low + high + 1) // 2
-        low, high = (mid, high) if _mlp_parameters(num_hashes, mid, num_layers, dim) <= budget else (low, mid - 1)
+        fits = _mlp_parameters(num_hashes, mid, num_layers, dim) <= budget
+        low, high = (mid, high) if fits else (low, mid - 1)
     return low if cap is None else min(low, cap)
 
 
@@ -129,18 +130,20 @@ class DeepHashEmbedding(CompressedEmbedding):
         self.num_layers = check_int("num_layers", num_layers)
         self.encoding = check_choice("encoding", encoding, DHE_ENCODINGS)
         if encoding == "gaussian" and num_hashes % 2:
-            raise ValueError(f"encoding='gaussian' needs an even num_hashes (Box-Muller pairs), got {num_hashes}")
+            raise ValueError(f"encoding='gaussian' needs an even num_hashes (Box-Muller pairs), "
+                             f"got {num_hashes}")
         self.hidden_dim = _hidden_dim(self.num_embeddings, self.embedding_dim, self.num_hashes, self.num_layers,
                                       compression_ratio, hidden_dim, max_hidden_dim)
         self.compression_ratio = compression_ratio
         self.hash = hashing.get_hash(hash).name
         self.seed = check_int("seed", seed, 0, MAX_SEED)
-        self.hash_map = HashIndex(self.num_embeddings, HASH_BUCKETS, hashing.derive_seeds(self.seed, num_hashes),
-                                  hash, index="on_the_fly")
+        seeds = hashing.derive_seeds(self.seed, num_hashes)
+        self.hash_map = HashIndex(self.num_embeddings, HASH_BUCKETS, seeds, hash, index="on_the_fly")
         self.max_open_id = self.hash_map.max_id
         widths = [self.num_hashes] + [self.hidden_dim] * self.num_layers + [self.embedding_dim]
         # skip_init: torch's default init would draw from the global RNG, which init_seed must not touch.
-        self.layers = nn.ModuleList(nn.utils.skip_init(nn.Linear, a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.utils.skip_init(nn.Linear, a, b)
+                                    for a, b in zip(widths[:-1], widths[1:]))
         self.reset_parameters()
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
@@ -181,7 +184,8 @@ class DeepHashEmbedding(CompressedEmbedding):
         return out
 
     def _method_repr(self) -> list[str]:
-        return [f"hidden_dim={self.hidden_dim}", f"num_layers={self.num_layers}", f"num_hashes={self.num_hashes}",
+        return [f"hidden_dim={self.hidden_dim}", f"num_layers={self.num_layers}",
+                f"num_hashes={self.num_hashes}",
                 f"encoding={self.encoding!r}", f"hash={self.hash!r}", f"seed={self.seed}"]
 
     @classmethod

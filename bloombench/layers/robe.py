@@ -4,6 +4,8 @@ times an independently hashed ±1 sign. ``Z = 1`` is element-wise hashing (HashC
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,12 +19,18 @@ from bloombench.layers.hash_index import HashIndex, INDEX_MODES, index_dtype
 __all__ = ["RobeEmbedding"]
 
 DEFAULT_COMPRESSION_RATIO = 0.2
+#: Default Z: 8 floats (32 bytes) per hash where the dim allows it, else the dim's largest divisor below.
+DEFAULT_BLOCK = 8
 
 
-def _num_parameters(num_embeddings: int | None, embedding_dim: int, block_size: int,
+def _block_size(embedding_dim: int, block_size: int | None) -> int:
+    return math.gcd(embedding_dim, DEFAULT_BLOCK) if block_size is None else check_int("block_size", block_size)
+
+
+def _num_parameters(num_embeddings: int | None, embedding_dim: int, block_size: int | None,
                     compression_ratio: float | None, num_parameters: int | None) -> int:
     check_exclusive(compression_ratio=compression_ratio, num_parameters=num_parameters)
-    z = check_int("block_size", block_size)
+    z = _block_size(embedding_dim, block_size)
     if embedding_dim % z:
         raise ValueError(f"block_size must divide embedding_dim={embedding_dim}, got {z}")
     if num_parameters is not None:
@@ -59,9 +67,9 @@ class RobeEmbedding(CompressedEmbedding):
         ``P = int(compression_ratio * num_embeddings * embedding_dim)``; in (0, 1], default 0.2.
     num_parameters : int, optional
         P, the length of the circular array (instead of ``compression_ratio``).
-    block_size : int
-        Z, elements read contiguously per hash (the paper's best: 32 or the whole dim; default 8, one
-        memory line of 32 bytes).
+    block_size : int, optional
+        Z, elements read contiguously per hash, a divisor of ``embedding_dim`` (the paper reports Z = 32
+        or the whole dim as best). Default: ``gcd(dim, 8)``, at most 32 bytes per hash.
     hash, seed : str, int
         Hash family and layer hash seed.
     index : {'on_the_fly', 'table'}
@@ -81,7 +89,7 @@ class RobeEmbedding(CompressedEmbedding):
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_parameters: int | None = None,
-                 block_size: int = 8, hash: str = "murmur3", seed: int = 0, index: str = "on_the_fly",
+                 block_size: int | None = None, hash: str = "murmur3", seed: int = 0, index: str = "on_the_fly",
                  padding_idx: int | None = None, sparse: bool = False, init_seed: int | None = None) -> None:
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
                          init_seed=init_seed)
@@ -89,7 +97,7 @@ class RobeEmbedding(CompressedEmbedding):
         self.num_parameters = _num_parameters(self.num_embeddings, dim, block_size, compression_ratio,
                                               num_parameters)
         self.compression_ratio = compression_ratio
-        self.block_size = int(block_size)
+        self.block_size = _block_size(dim, block_size)
         self.hash = hashing.get_hash(hash).name
         self.seed = check_int("seed", seed, 0, MAX_SEED)
         self.index = check_choice("index", index, INDEX_MODES)
@@ -151,12 +159,12 @@ class RobeEmbedding(CompressedEmbedding):
         total = p * 4
         if check_choice("index", a["index"], INDEX_MODES) == "table":
             offset_bytes = torch.empty((), dtype=index_dtype(p - 1)).element_size()
-            total += num_embeddings * (dim // int(a["block_size"]) * offset_bytes + dim)
+            total += num_embeddings * (dim // _block_size(dim, a["block_size"]) * offset_bytes + dim)
         return total
 
     @classmethod
     def budget_knob(cls, num_embeddings: int | None, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
         a = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        low = check_int("block_size", a["block_size"])
+        low = _block_size(check_int("embedding_dim", embedding_dim), a["block_size"])
         return "num_parameters", low, None if num_embeddings is None else num_embeddings * embedding_dim

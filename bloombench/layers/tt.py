@@ -47,7 +47,8 @@ def _dim_factors(dim: int, cores: int) -> list[int]:
     return sorted(factors, reverse=True)
 
 
-def tt_shapes(num_embeddings: int, embedding_dim: int, num_cores: int, rank: int) -> list[tuple[int, int, int, int]]:
+def tt_shapes(num_embeddings: int, embedding_dim: int, num_cores: int,
+              rank: int) -> list[tuple[int, int, int, int]]:
     """``(n_k, r_{k-1}, d_k, r_k)`` of every core."""
     ns, ds = _vocab_factors(num_embeddings, num_cores), _dim_factors(embedding_dim, num_cores)
     ranks = [1] + [rank] * (num_cores - 1) + [1]
@@ -120,7 +121,8 @@ class TTEmbedding(CompressedEmbedding):
     examples = {"tt": {"compression_ratio": 0.2, "max_rank": 32}}
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, compression_ratio: float | None = None,
-                 rank: int | None = None, max_rank: int | None = None, num_cores: int = 3, padding_idx: int | None = None,
+                 rank: int | None = None, max_rank: int | None = None, num_cores: int = 3,
+                 padding_idx: int | None = None,
                  sparse: bool = False, init_seed: int | None = None) -> None:
         num_embeddings = check_int("num_embeddings", num_embeddings)
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
@@ -133,13 +135,14 @@ class TTEmbedding(CompressedEmbedding):
         self.cores = nn.ParameterList(nn.Parameter(torch.empty(n, r0 * d * r1)) for n, r0, d, r1 in self.shapes)
         radices = [shape[0] for shape in self.shapes]
         # Place value of each digit: id = sum_k digit_k * prod(n_{k+1..c}).
-        self.register_buffer("_place", torch.tensor([math.prod(radices[k + 1:]) for k in range(self.num_cores)]),
-                             persistent=False)
+        places = [math.prod(radices[k + 1:]) for k in range(self.num_cores)]
+        self.register_buffer("_place", torch.tensor(places), persistent=False)
         self.register_buffer("_radix", torch.tensor(radices), persistent=False)
         self.reset_parameters()
 
     def digits(self, ids: torch.Tensor) -> torch.Tensor:
-        """Mixed-radix digits ``(*ids.shape, num_cores)`` (int64) of checked ids: core k reads row ``[..., k]``."""
+        """Mixed-radix digits ``(*ids.shape, num_cores)`` (int64) of checked ids; core k reads row
+        ``[..., k]``."""
         return torch.div(ids.to(torch.int64).unsqueeze(-1), self._place, rounding_mode="floor") % self._radix
 
     def reset_parameters(self) -> None:
