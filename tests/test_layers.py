@@ -18,6 +18,8 @@ import torch
 from bloombench.hashing import bucket_ids, derive_seeds, hash_ids
 from bloombench.layers import (
     BloomEmbedding,
+    CCEmbedding,
+    DeepHashEmbedding,
     DoubleHashEmbedding,
     FullEmbedding,
     HashCoFiEmbedding,
@@ -27,12 +29,13 @@ from bloombench.layers import (
     LowDimEmbedding,
     MixedDimEmbedding,
     QREmbedding,
+    RobeEmbedding,
+    TTEmbedding,
     available_methods,
     embedding_factory,
     get_method,
     make_embedding,
     make_embedding_for_budget,
-    registry,
     size_for_budget,
 )
 
@@ -82,7 +85,7 @@ def slow_forward(layer, ids: torch.Tensor) -> torch.Tensor:
     if isinstance(layer, BloomEmbedding):
         rows = layer.weight[layer.hashed_indices(ids)]
         return rows.mean(-2) if layer.mode == "mean" else rows.sum(-2)
-    if isinstance(layer, HashCoFiEmbedding):
+    if isinstance(layer, (HashCoFiEmbedding, RobeEmbedding)):
         return layer.weight[layer.hashed_indices(ids), 0] * layer.signs(ids)
     if isinstance(layer, HashEmbedding):
         rows = layer.weight[layer.hashed_indices(ids)]
@@ -106,7 +109,30 @@ def slow_forward(layer, ids: torch.Tensor) -> torch.Tensor:
     if isinstance(layer, DoubleHashEmbedding):
         rows = layer.row_indices(ids)  # the last row is the empty slot: never read, whatever it holds
         return (layer.weight[rows] * (rows < layer.num_rows - 1).unsqueeze(-1)).sum(-2)
+    if isinstance(layer, DeepHashEmbedding):
+        x = layer.encode(ids)
+        for i, linear in enumerate(layer.layers):
+            x = x @ linear.weight.T + linear.bias
+            x = x if i == len(layer.layers) - 1 else x * torch.tanh(torch.nn.functional.softplus(x))  # Mish
+        return x
+    if isinstance(layer, TTEmbedding):
+        return tt_dense_table(layer)[ids]
+    if isinstance(layer, CCEmbedding):
+        pointers, chunks = layer.pointed_rows(ids), torch.arange(layer.num_chunks)
+        tables = [t.view(layer.num_buckets, layer.num_chunks, -1) for t in (layer.table0, layer.table1)]
+        out = tables[0][pointers[0], chunks] + tables[1][pointers[1], chunks]
+        return out.reshape(*ids.shape, layer.embedding_dim)
     return None  # no unfused reference written for this method (yet): its test says so and skips
+
+
+def tt_dense_table(layer) -> torch.Tensor:
+    """The ``(n, dim)`` table a TT layer stands for: the whole cores contracted (no gather, no bmm)."""
+    cores = [core.view(shape) for core, shape in zip(layer.cores, layer.shapes)]
+    full = cores[0][:, 0]  # (n_1, d_1, r_1)
+    for core in cores[1:]:  # (rows, D, r) x (n_k, r, d_k, r') -> (rows * n_k, D * d_k, r')
+        full = torch.einsum("aDr,nrds->anDds", full, core)
+        full = full.reshape(full.shape[0] * full.shape[1], full.shape[2] * full.shape[3], full.shape[4])
+    return full[: layer.num_embeddings, :, 0]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ memory with :func:`make_embedding_for_budget`.
 
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BLOOM_MODES, SPOTLIGHT_SEEDS, BloomEmbedding
+from bloombench.layers.cce import CCEmbedding
+from bloombench.layers.dhe import DHE_ENCODINGS, DeepHashEmbedding
 from bloombench.layers.diagnostics import (
     CollisionDiagnostics,
     collision_diagnostics,
@@ -26,6 +28,8 @@ from bloombench.layers.int8 import Int8Embedding
 from bloombench.layers.lowdim import LowDimEmbedding
 from bloombench.layers.mixed_dim import MixedDimEmbedding
 from bloombench.layers.qr import QR_COMBINES, QREmbedding
+from bloombench.layers.robe import RobeEmbedding
+from bloombench.layers.tt import TTEmbedding
 from bloombench.layers.registry import (
     available_methods,
     embedding_factory,
@@ -38,9 +42,12 @@ from bloombench.layers.registry import (
 __all__ = [
     "BLOOM_MODES",
     "BloomEmbedding",
+    "CCEmbedding",
     "CollisionDiagnostics",
     "CompressedEmbedding",
     "DoubleHashEmbedding",
+    "DHE_ENCODINGS",
+    "DeepHashEmbedding",
     "FullEmbedding",
     "HashCoFiEmbedding",
     "HashEmbedding",
@@ -51,7 +58,9 @@ __all__ = [
     "MixedDimEmbedding",
     "QR_COMBINES",
     "QREmbedding",
+    "RobeEmbedding",
     "SPOTLIGHT_SEEDS",
+    "TTEmbedding",
     "available_methods",
     "collision_diagnostics",
     "count_ids",

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BloomEmbedding
+from bloombench.layers.cce import CCEmbedding
+from bloombench.layers.dhe import DeepHashEmbedding
 from bloombench.layers.double_hash import DoubleHashEmbedding
 from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
@@ -21,6 +23,8 @@ from bloombench.layers.int8 import Int8Embedding
 from bloombench.layers.lowdim import LowDimEmbedding
 from bloombench.layers.mixed_dim import MixedDimEmbedding
 from bloombench.layers.qr import QREmbedding
+from bloombench.layers.robe import RobeEmbedding
+from bloombench.layers.tt import TTEmbedding
 
 __all__ = [
     "available_methods",
@@ -42,6 +46,10 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "mixed_dim": MixedDimEmbedding,
     "double_hash": DoubleHashEmbedding,
     "int8": Int8Embedding,
+    "robe": RobeEmbedding,
+    "dhe": DeepHashEmbedding,
+    "tt": TTEmbedding,
+    "cce": CCEmbedding,
 }
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "OPTIMIZERS",
     "FitHistory",
     "FitOptions",
+    "between_epochs",
     "build_optimizers",
     "resolve_device",
     "seeded_init",
@@ -229,6 +230,17 @@ def _import_optimizer_machinery() -> None:
     torch.optim.Adam([nn.Parameter(torch.zeros(1))])
 
 
+# ---- per-epoch hook: modules that ask for it (e.g. CCE's re-clustering) --------------------------------
+def between_epochs(net: nn.Module) -> None:
+    """Call ``on_epoch_end()`` of every submodule of ``net`` that defines it (each module once, in
+    ``net.modules()`` order). :func:`train` calls this between two epochs, inside the second one's timing:
+    never after the last epoch, so the model it returns is the one trained last."""
+    for module in net.modules():
+        hook = getattr(module, "on_epoch_end", None)
+        if callable(hook):
+            hook()
+
+
 def train(
     net: nn.Module,
     data: Sequence[torch.Tensor],
@@ -245,6 +257,8 @@ def train(
     ``batch_loss(batch, generator)`` returns the scalar loss of ``batch`` (a
     tuple with one slice per data tensor), drawing any negatives from
     ``generator``: the same seeded generator, so runs are reproducible.
+    Between two epochs, :func:`between_epochs` calls the ``on_epoch_end()``
+    of every submodule that has one.
 
     Parameters
     ----------
@@ -290,6 +304,8 @@ def train(
     for epoch in range(options.epochs):
         _synchronize(device)
         start = time.perf_counter()
+        if epoch:
+            between_epochs(net)
         order = torch.randperm(n_examples, generator=generator, device=device)
         shuffled = [t[order] for t in data]
         batch_losses = torch.empty(n_batches, device=device)
