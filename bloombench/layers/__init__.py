@@ -20,6 +20,8 @@ from bloombench.layers.hash_embedding import HashEmbedding
 from bloombench.layers.hash_index import HashIndex
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
+from bloombench.layers.id_map import IdMap
+from bloombench.layers.lru import GrowingEmbedding, LRUEmbedding
 from bloombench.layers.qr import QR_COMBINES, QREmbedding
 from bloombench.layers.registry import (
     available_methods,
@@ -36,10 +38,13 @@ __all__ = [
     "CollisionDiagnostics",
     "CompressedEmbedding",
     "FullEmbedding",
+    "GrowingEmbedding",
     "HashCoFiEmbedding",
     "HashEmbedding",
     "HashIndex",
     "HashingTrickEmbedding",
+    "IdMap",
+    "LRUEmbedding",
     "QR_COMBINES",
     "QREmbedding",
     "SPOTLIGHT_SEEDS",

@@ -16,6 +16,7 @@ from bloombench.layers.full import FullEmbedding
 from bloombench.layers.hash_embedding import HashEmbedding
 from bloombench.layers.hashcofi import HashCoFiEmbedding
 from bloombench.layers.hashing_trick import HashingTrickEmbedding
+from bloombench.layers.lru import GrowingEmbedding, LRUEmbedding
 from bloombench.layers.qr import QREmbedding
 
 __all__ = [
@@ -34,6 +35,8 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "hashcofi": HashCoFiEmbedding,
     "hash_embedding": HashEmbedding,
     "qr": QREmbedding,
+    "growing": GrowingEmbedding,
+    "lru": LRUEmbedding,
 }
 
 
