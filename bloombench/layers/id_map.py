@@ -4,8 +4,8 @@ What the full-table baselines of an open id space need (:mod:`bloombench.layers.
 of 10^7 ids costs ~1 GB of objects that no ``memory_bytes()`` can count honestly and a Python call per
 id; this map is two flat arrays (keys int64, values int32 or int64) whose bytes are exact, and every
 operation is a few numpy passes over a batch. Linear probing from a murmur3 bucket
-(:mod:`bloombench.hashing`); deletion leaves a tombstone, and the table is rebuilt in place when live
-keys and tombstones fill half of it.
+(:mod:`bloombench.hashing`); deletion leaves a tombstone. When live keys and tombstones would fill more
+than half of it, the map is rebuilt without tombstones, at twice the size if the live keys alone need it.
 """
 
 from __future__ import annotations
@@ -114,7 +114,9 @@ class IdMap(nn.Module):
         keys, values = self.keys.numpy(), self.values.numpy()
         live = keys >= 0
         old_keys, old_values = keys[live].copy(), values[live].astype(np.int64)
-        slots = max(map_slots(need), keys.shape[0])
+        slots = keys.shape[0]
+        if map_slots(need) > slots:  # live keys outgrow the map: double it (room for many more puts)
+            slots = max(map_slots(need), 2 * slots)
         self.keys = torch.full((slots,), EMPTY, dtype=torch.int64)
         self.values = torch.zeros(slots, dtype=self.values.dtype)
         self.counts.zero_()
