@@ -11,10 +11,19 @@ from bloombench.experiments.trial import run_trial
 
 TINY_DATA = {"name": "synthetic", "synthetic": {"num_users": 300, "num_items": 400, "num_interactions": 8000,
                                                 "seed": 1}, "min_user": 1, "min_item": 1}
+# A model that takes a stream keeps its stream's settings, at a tiny size.
+TINY_STREAM = {"num_users": 100_000, "num_items": 300, "num_windows": 2, "events_per_window": 1000}
 WITH_FULL = [name for name in available_specs() if "full" in load_spec(name).available_profiles]
 
 
 def _shrunk(config: dict) -> dict:
+    from bloombench.experiments.config import model_kind
+    from bloombench.models import get_model
+
+    if get_model(model_kind(config)).inputs == "stream":
+        for key, value in TINY_STREAM.items():
+            _set_path(config, f"dataset.synthetic.{key}", value)
+        return config
     for path, value in {**{f"dataset.{k}": v for k, v in TINY_DATA.items()}, "training.epochs": 1}.items():
         _set_path(config, path, value)
     rows = config["dataset"].get("table_rows")

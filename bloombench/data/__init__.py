@@ -8,10 +8,11 @@ from bloombench.data.datasets import (
     load_dataset,
 )
 from bloombench.data.filters import filter_min_interactions
-from bloombench.data.generators import GENERATORS, generate
+from bloombench.data.generators import GENERATORS, STREAMS, generate, make_stream
 from bloombench.data.interactions import Interactions, SequenceInteractions, remap_ids
 from bloombench.data.parsing import MalformedDataError, RatingsFormat, parse_ratings
 from bloombench.data.planted import planted
+from bloombench.data.stream import InteractionStream, StreamPart, StreamWindow
 from bloombench.data.splits import leave_last_out, random_split, temporal_split, user_split
 from bloombench.data.statistics import dataset_statistics
 from bloombench.data.synthetic import synthetic, zipf_rank_probabilities
@@ -20,10 +21,14 @@ __all__ = [
     "ChecksumError",
     "DatasetNotFoundError",
     "GENERATORS",
+    "InteractionStream",
     "Interactions",
     "MalformedDataError",
     "RatingsFormat",
+    "STREAMS",
     "SequenceInteractions",
+    "StreamPart",
+    "StreamWindow",
     "available_datasets",
     "dataset_statistics",
     "default_data_dir",
@@ -31,6 +36,7 @@ __all__ = [
     "generate",
     "leave_last_out",
     "load_dataset",
+    "make_stream",
     "parse_ratings",
     "planted",
     "random_split",

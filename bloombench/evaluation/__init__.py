@@ -55,7 +55,8 @@ count once.
 
 Modules: :mod:`~bloombench.evaluation.ranks` (the ranking core), :mod:`~bloombench.evaluation.metrics`
 (metrics from ranks), :mod:`~bloombench.evaluation.ratings` (RMSE), :mod:`~bloombench.evaluation.results`
-(the returned records).
+(the returned records), :mod:`~bloombench.evaluation.prequential` (test-then-train metrics of a stream, per
+window, new vs returning users).
 """
 
 from bloombench.evaluation._checks import LEGACY_MODES
@@ -67,6 +68,7 @@ from bloombench.evaluation.metrics import (
     mrr_score,
     sequence_mrr_score,
 )
+from bloombench.evaluation.prequential import PrequentialLog, reciprocal_ranks
 from bloombench.evaluation.ranks import PADDING_ID, rank_test_items, sequence_ranks
 from bloombench.evaluation.ratings import rmse_score
 from bloombench.evaluation.results import PairRanks, PerUserMetrics, RankingMetrics
@@ -77,12 +79,14 @@ __all__ = [
     "PADDING_ID",
     "PairRanks",
     "PerUserMetrics",
+    "PrequentialLog",
     "RankingMetrics",
     "evaluate_ranking",
     "evaluate_sequence_ranking",
     "metrics_from_ranks",
     "mrr_score",
     "rank_test_items",
+    "reciprocal_ranks",
     "rmse_score",
     "sequence_mrr_score",
     "sequence_ranks",

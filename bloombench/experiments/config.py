@@ -7,10 +7,13 @@ and is read from the model class (:mod:`bloombench.models.registry`), never rest
     ``name``, ``data_dir`` (where it lives; not part of a trial's identity), ``min_user``/``min_item``
     (filters), ``synthetic`` (arguments of :func:`bloombench.data.synthetic`), ``table_rows`` (inflate the
     user and item id spaces to at least this many rows: Spotlight's scaling protocol, used by the speed
-    experiment).
+    experiment). For a kind whose ``inputs`` is ``"stream"``: ``name`` (a stream of
+    :data:`bloombench.data.STREAMS`), ``data_dir`` and ``synthetic`` (the stream's arguments) only.
 ``split``
     ``kind`` (``random`` or ``user``), ``fractions``, ``seed``, plus the model kind's ``split_defaults``
-    (sequence windows: ``max_length`` an int or ``"pNN"``, ``min_length``, ``step``).
+    (sequence windows: ``max_length`` an int or ``"pNN"``, ``min_length``, ``step``). A stream is not
+    split (each window is tested before it is trained on): its ``split`` is ``seed`` only, the seed of the
+    stream's realisation (``events_seed``).
 ``model``
     ``kind`` plus the model constructor's arguments and defaults (:func:`~bloombench.models.model_defaults`).
 ``embedding`` (kinds whose ``config_section`` is ``"embedding"``)
@@ -46,6 +49,8 @@ _DATASET = {"name": "movielens-100k", "data_dir": None, "min_user": 1, "min_item
             "table_rows": None}
 _SPLIT = {"kind": "random", "fractions": [0.8, 0.1, 0.1], "seed": 0}
 _SPLIT_KINDS = ("random", "user")
+_STREAM_DATASET = {"name": "stream", "data_dir": None, "synthetic": {}}
+_STREAM_SPLIT = {"seed": 0}
 #: The method of each compressible section when a config names none: the uncompressed reference.
 _DEFAULT_METHOD = {"embedding": "full", "encoding": "identity"}
 #: Keys whose values are free-form mappings (passed on to another API, which validates them).
@@ -62,9 +67,11 @@ def model_kind(config: Mapping[str, Any] | None) -> str:
 def default_config(kind: str = DEFAULT_KIND) -> dict[str, Any]:
     """Every section and key of a ``kind`` trial, with its default."""
     cls = get_model(kind)
+    stream = cls.inputs == "stream"
     config: dict[str, Any] = {
-        "dataset": copy.deepcopy(_DATASET),
-        "split": {**copy.deepcopy(_SPLIT), **copy.deepcopy(dict(cls.split_defaults))},
+        "dataset": copy.deepcopy(_STREAM_DATASET if stream else _DATASET),
+        "split": copy.deepcopy(_STREAM_SPLIT) if stream else {**copy.deepcopy(_SPLIT),
+                                                              **copy.deepcopy(dict(cls.split_defaults))},
         "model": {"kind": kind, **model_defaults(kind)},
         "training": cls.default_fit_settings(),
         "evaluation": {"enabled": True, **copy.deepcopy(dict(cls.evaluation_defaults))},
@@ -114,7 +121,8 @@ def resolve_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]
                     raise ArgumentError(f"{section}.{key} must be a mapping, got {value!r}")
                 value = dict(value)
             config[section][key] = copy.deepcopy(value)
-    check_choice("split.kind", config["split"]["kind"], _SPLIT_KINDS)
+    if "kind" in config["split"]:
+        check_choice("split.kind", config["split"]["kind"], _SPLIT_KINDS)
     if "tables" in config.get("embedding", {}):
         check_choice("embedding.tables", config["embedding"]["tables"], ["both", *get_model(kind).tables])
     return config

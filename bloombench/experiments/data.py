@@ -1,5 +1,6 @@
 """A trial's data: the dataset (loaded, filtered, inflated) and its split, cached across the trials of a
-process that share them (a sweep runs many trials on one split)."""
+process that share them (a sweep runs many trials on one split); or, for a model that takes a stream, the
+stream (lazy: nothing to cache) and the parts its evaluation reports."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from bloombench.data import (
     filter_min_interactions,
     generate,
     load_dataset,
+    make_stream,
     random_split,
     user_split,
 )
 
-__all__ = ["split_data"]
+__all__ = ["split_data", "stream_data", "trial_data"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -90,3 +92,21 @@ def split_data(dataset: Mapping[str, Any], split: Mapping[str, Any], sequences: 
         Cut each part into windows (``split.max_length``, ``min_length``, ``step``) for a sequence model.
     """
     return _split(_frozen(dataset), _frozen(split), sequences)
+
+
+def stream_data(dataset: Mapping[str, Any], split: Mapping[str, Any]) -> tuple:
+    """``(stream, validation, test)``: the stream of ``dataset`` realised with ``split.seed``, and its first
+    and second halves of windows (tune on the beginning of a stream, report on the rest)."""
+    params = dict(dataset["synthetic"])
+    if "events_seed" in params:
+        raise ValueError("dataset.synthetic.events_seed is set by split.seed (each repeat draws its stream)")
+    stream = make_stream(dataset["name"], **params, events_seed=split["seed"])
+    half = stream.num_windows // 2
+    return stream, stream.part("validation", 0, half), stream.part("test", half, stream.num_windows)
+
+
+def trial_data(config: Mapping[str, Any], inputs: str) -> tuple:
+    """``(train, validation, test)`` of a resolved config for a model whose ``inputs`` are given."""
+    if inputs == "stream":
+        return stream_data(config["dataset"], config["split"])
+    return split_data(config["dataset"], config["split"], inputs == "sequences")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from bloombench.experiments.config import config_hash, resolve_config
-from bloombench.experiments.data import split_data
+from bloombench.experiments.data import trial_data
 from bloombench.layers import collision_diagnostics
 from bloombench.models import FitOptions, Model, get_model, make_model
 
@@ -81,9 +81,8 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         ``evaluation.enabled`` is false), ``loss``, ``seconds_per_epoch`` (all, and the median),
         ``fit_seconds``, ``index_build_seconds``, ``prepare_seconds`` (training counts and frequency plans),
         ``evaluation_seconds``, ``data_seconds``, the model's byte counts, ``table_rows`` (rows of the full
-        item table), the split sizes, ``device``,
-        ``cuda_peak_bytes`` (None on CPU) and, with ``evaluation.diagnostics``, ``diagnostics`` per hashed
-        table.
+        item table), the split sizes, ``device``, ``cuda_peak_bytes`` (None on CPU), the model's own
+        ``record_fields()`` and, with ``evaluation.diagnostics``, ``diagnostics`` per hashed table.
     """
     config = resolve_config(overrides)
     # FitOptions resolves the device ("auto", and refuses CUDA where there is none) before any work.
@@ -91,7 +90,7 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     device = options.device
     model = build_model(config)
     start = time.perf_counter()
-    train, validation, test = split_data(config["dataset"], config["split"], model.inputs == "sequences")
+    train, validation, test = trial_data(config, model.inputs)
     data_seconds = time.perf_counter() - start
 
     if device.type == "cuda":
@@ -131,6 +130,11 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "device": str(device),
         "cuda_peak_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
     }
+    extra = model.record_fields()
+    clash = sorted(set(extra) & set(record))
+    if clash:
+        raise ValueError(f"{type(model).__name__}.record_fields() would overwrite {clash}")
+    record.update(extra)
     if diagnostics:
         record["diagnostics"] = _diagnostics(model)
     return record

@@ -27,6 +27,8 @@ from bloombench.layers.hashing_trick import HashingTrickEmbedding
 from bloombench.layers.int8 import Int8Embedding
 from bloombench.layers.lowdim import LowDimEmbedding
 from bloombench.layers.mixed_dim import MixedDimEmbedding
+from bloombench.layers.id_map import IdMap
+from bloombench.layers.lru import GrowingEmbedding, LRUEmbedding
 from bloombench.layers.qr import QR_COMBINES, QREmbedding
 from bloombench.layers.robe import RobeEmbedding
 from bloombench.layers.tt import TTEmbedding
@@ -49,6 +51,7 @@ __all__ = [
     "DHE_ENCODINGS",
     "DeepHashEmbedding",
     "FullEmbedding",
+    "GrowingEmbedding",
     "HashCoFiEmbedding",
     "HashEmbedding",
     "HashIndex",
@@ -56,6 +59,8 @@ __all__ = [
     "Int8Embedding",
     "LowDimEmbedding",
     "MixedDimEmbedding",
+    "IdMap",
+    "LRUEmbedding",
     "QR_COMBINES",
     "QREmbedding",
     "RobeEmbedding",

@@ -22,6 +22,7 @@ from bloombench.layers.hashing_trick import HashingTrickEmbedding
 from bloombench.layers.int8 import Int8Embedding
 from bloombench.layers.lowdim import LowDimEmbedding
 from bloombench.layers.mixed_dim import MixedDimEmbedding
+from bloombench.layers.lru import GrowingEmbedding, LRUEmbedding
 from bloombench.layers.qr import QREmbedding
 from bloombench.layers.robe import RobeEmbedding
 from bloombench.layers.tt import TTEmbedding
@@ -50,6 +51,8 @@ _METHODS: dict[str, type[CompressedEmbedding]] = {
     "dhe": DeepHashEmbedding,
     "tt": TTEmbedding,
     "cce": CCEmbedding,
+    "growing": GrowingEmbedding,
+    "lru": LRUEmbedding,
 }
 
 

@@ -6,7 +6,9 @@ reads them). Class attributes declare the rest of what the experiment harness ne
 code asks the model instead of branching on its kind:
 
 ``inputs``
-    What :meth:`Model.fit` takes: ``"interactions"`` or ``"sequences"`` (windows cut from a split).
+    What :meth:`Model.fit` takes: ``"interactions"``, ``"sequences"`` (windows cut from a split) or
+    ``"stream"`` (an :class:`~bloombench.data.InteractionStream`, unsplit: the model evaluates as it fits, and
+    ``evaluate`` gets the stream's parts).
 ``config_section``
     The config section that configures the model's compressible part: ``"embedding"`` (a layer of
     :mod:`bloombench.layers` for each table), ``"encoding"`` (an encoding of :mod:`bloombench.encodings`)
@@ -131,6 +133,10 @@ class Model(abc.ABC):
         total = sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
         return {"embedding_bytes": int(embedding), "model_bytes": int(total),
                 "parameters": int(sum(p.numel() for p in net.parameters()))}
+
+    def record_fields(self) -> dict[str, Any]:
+        """Fields this kind adds to its trial record (none by default; the stream model's per-window series)."""
+        return {}
 
     def index_build_seconds(self) -> float:
         """Seconds the network's hash index tables took to build (0 for on-the-fly and unhashed layers)."""

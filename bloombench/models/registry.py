@@ -16,6 +16,7 @@ from bloombench.models.base import Model
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
 from bloombench.models.feedforward import FeedForwardModel
 from bloombench.models.sequence import ImplicitSequenceModel
+from bloombench.models.stream import StreamModel
 
 __all__ = ["DEFAULT_KIND", "available_models", "get_model", "make_model", "model_defaults"]
 
@@ -24,6 +25,7 @@ _MODELS: dict[str, type[Model]] = {
     "explicit": ExplicitFactorizationModel,
     "sequence": ImplicitSequenceModel,
     "feedforward": FeedForwardModel,
+    "stream": StreamModel,
 }
 
 #: The kind a configuration without ``model.kind`` gets.
