@@ -22,7 +22,7 @@ from bloombench.layers import (
     size_for_budget,
 )
 from bloombench.models.training import FitOptions, between_epochs, train
-from tests.test_layers import slow_forward, touched_rows, tt_dense_table
+from layer_reference import slow_forward, touched_rows, tt_dense_table
 
 N, DIM = 300, 8
 ALL_IDS = torch.arange(N)
