@@ -15,6 +15,8 @@ from bloombench.checks import ArgumentError, check_choice
 from bloombench.models.base import Model
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
 from bloombench.models.feedforward import FeedForwardModel
+from bloombench.models.popularity import PopularityModel, SequencePopularityModel
+from bloombench.models.random_ranking import RandomModel, SequenceRandomModel
 from bloombench.models.sequence import ImplicitSequenceModel
 
 __all__ = ["DEFAULT_KIND", "available_models", "get_model", "make_model", "model_defaults"]
@@ -24,6 +26,10 @@ _MODELS: dict[str, type[Model]] = {
     "explicit": ExplicitFactorizationModel,
     "sequence": ImplicitSequenceModel,
     "feedforward": FeedForwardModel,
+    "popularity": PopularityModel,
+    "random": RandomModel,
+    "sequence-popularity": SequencePopularityModel,
+    "sequence-random": SequenceRandomModel,
 }
 
 #: The kind a configuration without ``model.kind`` gets.
