@@ -100,3 +100,39 @@ def test_every_epoch_trains_in_training_mode_after_the_validation_evaluated_in_e
     model = ImplicitFactorizationModel(embedding_dim=4, embedding_factory=_ModeRecorder)
     model.fit(train, epochs=3, batch_size=512, patience=3, validation=validation)
     assert model.network.item_embeddings.modes and all(model.network.item_embeddings.modes)
+
+
+SYNTHETIC = {"name": "synthetic", "synthetic": {"num_users": 60, "num_items": 80, "num_interactions": 3000, "seed": 3}}
+EVERY_KIND = {
+    "implicit": {"model": {"embedding_dim": 8}},
+    "sequence": {"model": {"kind": "sequence", "embedding_dim": 8},
+                 "split": {"kind": "user", "fractions": [0.6, 0.2, 0.2], "max_length": 10, "min_length": 3}},
+    "feedforward": {"model": {"kind": "feedforward", "hidden": [16]},
+                    "encoding": {"method": "bloom", "params": {"compression_ratio": 0.5}}},
+}
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_every_trained_kind_stops_early_in_a_trial_and_records_the_epoch_used(kind: str) -> None:
+    from bloombench.experiments import run_trial
+
+    config = {"dataset": SYNTHETIC, **EVERY_KIND[kind], "training": {"epochs": 6, "patience": 1, "batch_size": 64}}
+    record = run_trial(config)
+    curve, best = record["validation_per_epoch"], record["best_epoch"]
+    assert len(curve) == len(record["seconds_per_epoch"]) == len(record["loss"]) and 1 <= best <= len(curve)
+    assert curve[best - 1] == max(curve)
+    assert record["validation"]["mrr"] == pytest.approx(curve[best - 1], rel=1e-6)
+
+
+def test_explicit_factorization_stops_on_the_lowest_validation_rmse() -> None:
+    from bloombench.models import ExplicitFactorizationModel
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 50, 2000), rng.integers(0, 40, 2000)
+    ratings = (1 + (users % 5 + items % 5) / 2 + rng.normal(0, 0.3, 2000)).astype(np.float32)
+    data = Interactions(users, items, ratings=ratings, num_users=50, num_items=40)
+    train, validation, _ = random_split(data, fractions=(0.8, 0.2, 0.0), seed=0)
+    model = ExplicitFactorizationModel(embedding_dim=4)
+    history = model.fit(train, epochs=30, batch_size=128, lr=0.05, patience=2, validation=validation)
+    assert history.validation[history.best_epoch - 1] == min(history.validation)
+    assert model.evaluate(validation, train=train)["rmse"] == pytest.approx(min(history.validation), rel=1e-6)

@@ -8,10 +8,11 @@ the same way and experiment code never sees it.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
+from typing import Any
 
-import torch
 from torch import nn
 
 from bloombench.checks import check_choice, check_int
@@ -49,7 +50,7 @@ class EarlyStopping:
         self.patience = check_int("patience", patience)
         self._sign = 1.0 if check_choice("mode", mode, ("max", "min")) == "max" else -1.0
         self._best = -math.inf
-        self._state: dict[str, torch.Tensor] | None = None
+        self._state: dict[str, Any] | None = None
 
     def __call__(self, epoch: int, history: FitHistory) -> bool:
         value = float(self._score())
@@ -57,7 +58,7 @@ class EarlyStopping:
         if math.isfinite(value) and self._sign * value > self._best:
             self._best = self._sign * value
             history.best_epoch = epoch + 1
-            self._state = {k: v.detach().clone() for k, v in self._network().state_dict().items()}
+            self._state = copy.deepcopy(self._network().state_dict())  # tensors and extra state (encodings)
         since = epoch + 1 - (history.best_epoch or 0)
         return since >= self.patience
 
