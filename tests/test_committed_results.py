@@ -85,3 +85,26 @@ def test_recorded_keys_and_hashes_follow_the_recorded_configs(folder: Path) -> N
         assert record["config_hash"] == config_hash(record["config"])
         expected = config_hash({"phase": record["phase"], "config": identity_config(record["config"])})
         assert record["trial_key"] == expected
+
+
+def test_the_rekey_tool_brings_an_old_record_to_the_current_schema_once() -> None:
+    import importlib.util
+
+    from bloombench.experiments.spec import _trial_key
+
+    path = RESULTS.parent / "tools" / "rekey_results.py"
+    module_spec = importlib.util.spec_from_file_location("rekey_results", path)
+    rekey = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(rekey)
+    old_training = {"epochs": 3, "batch_size": 64, "lr": 0.01, "l2": 0.0, "optimizer": "adam", "device": "cpu",
+                    "seed": 1}
+    search = {"phase": "search", "trial_key": "old-search", "status": "ok", "seconds_per_epoch": [0.1, 0.1, 0.1],
+              "config": {"model": {"kind": "implicit", "representation": "lstm"}, "training": old_training}}
+    final = {**search, "phase": "final", "trial_key": "old-final", "selected_from": "old-search"}
+    migrated = rekey.migrate_records([search, final])
+    config = migrated[1]["config"]
+    assert config["training"] == {**old_training, "patience": None} and "representation" not in config["model"]
+    assert migrated[1]["trial_key"] == _trial_key(config, "final") and migrated[1]["config_hash"] == config_hash(config)
+    assert migrated[1]["selected_from"] == migrated[0]["trial_key"] == _trial_key(migrated[0]["config"], "search")
+    assert migrated[1]["best_epoch"] == 3 and migrated[1]["validation_per_epoch"] == []
+    assert rekey.migrate_records(migrated) == migrated

@@ -40,8 +40,8 @@ refused::
     scope = "per-variant"             # "baseline": tune the baseline, reuse for all (the anchors);
                                       # "per-variant": each variant (and context) its own search;
                                       # "per-point": each variant, context and grid point its own
-    at = {"embedding.params.hash" = "murmur3"}   # per-variant: the grid point searched (default: the
-                                      # middle value of each grid path)
+    at = {"embedding.params.hash" = "murmur3"}   # grid values searched at: their winner serves every
+                                      # value of those paths (per-variant: other paths at their middle value)
     [search.space]                    # dotted config path -> list of choices, or a distribution
     "training.lr" = [1e-3, 1e-2, 5e-2]
     "training.l2" = {log_uniform = [1e-7, 1e-3]}

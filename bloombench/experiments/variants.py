@@ -41,11 +41,18 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bloombench.experiments.config import default_config, get_path, known_keys, model_kind, resolve_config, \
-    restrict_config
+from bloombench.experiments.config import (
+    default_config,
+    get_path,
+    known_keys,
+    model_kind,
+    resolve_config,
+    restrict_config,
+)
 from bloombench.experiments.search import _check_path, _fail, _set_path, _table, _unknown, _values
+from bloombench.models.registry import DEFAULT_KIND, get_model
 
-__all__ = ["Variant", "parse_grid", "parse_variant"]
+__all__ = ["Variant", "parse_grid", "parse_variant", "product"]
 
 _VARIANT_KEYS = {"label", "baseline", "grid", "scale"} | set(known_keys())
 
@@ -71,8 +78,8 @@ class Variant:
     overrides: dict[str, Any]
     grid: dict[str, list[Any]]
     baseline: bool = False
-    kind: str = "implicit"
-    base_kind: str = "implicit"
+    kind: str = DEFAULT_KIND
+    base_kind: str = DEFAULT_KIND
     tuned: bool = True
     scale: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -109,8 +116,6 @@ class Variant:
         for source in self.scale.values():
             if source.endswith("compression_ratio"):
                 return float(point[source])
-        from bloombench.models import get_model
-
         section = get_model(self.kind).config_section
         ratio = (config.get(section) or {}).get("params", {}).get("compression_ratio") if section else None
         if isinstance(ratio, numbers.Real):
@@ -171,8 +176,6 @@ def _parse_scale(where: str, value: Any, grid: Mapping[str, list[Any]]) -> dict[
 
 def parse_variant(where: str, value: Any, default_grid: dict[str, list[Any]], base: Mapping[str, Any]) -> Variant:
     """One ``[[variants]]`` table, checked (see the module docstring); ``base`` is the spec's ``[base]``."""
-    from bloombench.models import get_model
-
     table = _table(where, value)
     _unknown(where, table, _VARIANT_KEYS)
     label = table.get("label")

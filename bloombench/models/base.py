@@ -134,7 +134,8 @@ class Model(abc.ABC):
 
             def each_epoch(epoch: int, history: FitHistory) -> bool:
                 stop = stopper(epoch, history)
-                return bool(callback(epoch, history)) or stop if callback is not None else stop
+                asked = callback is not None and bool(callback(epoch, history))
+                return stop or asked
 
             history = self._fit(data, options, each_epoch)
             stopper.restore()
