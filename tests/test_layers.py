@@ -585,6 +585,35 @@ def test_size_for_budget_errors():
         size_for_budget("bloom", N, 32, 0)
 
 
+def test_bytes_ratio_sizes_every_method_to_a_share_of_the_full_tables_bytes():
+    n, dim = 2000, 32
+    full = n * dim * 4
+    for method in [m for m in available_methods() if get_method(m).size_params]:
+        layer = make_embedding(method, n, dim, bytes_ratio=0.25)
+        assert layer.memory_bytes() == make_embedding_for_budget(method, n, dim, full // 4).memory_bytes(), method
+        assert layer.memory_bytes() <= full // 4, method
+    # through a model's factory too, with the table's padding row and sparse gradients passed on
+    layer = embedding_factory("bloom", bytes_ratio=0.25, num_hashes=2, index="on_the_fly")(n, dim, 0, sparse=True)
+    assert layer.memory_bytes() <= full // 4 and layer.padding_idx == 0 and layer.sparse
+    assert make_embedding("full", n, dim, bytes_ratio=1.0).memory_bytes() == full
+
+
+@pytest.mark.parametrize(("params", "error", "message"), [
+    ({"bytes_ratio": 0.0}, ValueError, r"bytes_ratio must be a number in \(0, 1\], got 0.0"),
+    ({"bytes_ratio": "0.2"}, ValueError, r"bytes_ratio must be a number in \(0, 1\]"),
+    ({"bytes_ratio": 0.2, "compression_ratio": 0.2}, ValueError, r"give at most one of .*bytes_ratio"),
+    ({"bytes_ratio": 0.001}, ValueError, r"smallest 'bloom' layer"),
+])
+def test_bytes_ratio_errors_name_the_argument(params, error, message):
+    with pytest.raises(error, match=message):
+        make_embedding("bloom", N, 32, **params)
+
+
+def test_bytes_ratio_needs_a_finite_vocabulary():
+    with pytest.raises(ValueError, match=r"bytes_ratio .* needs a finite num_embeddings, got None"):
+        make_embedding("hashing_trick", None, 32, bytes_ratio=0.2, index="on_the_fly")
+
+
 @pytest.mark.parametrize("name", ["bloom_sum_otf", "hashcofi"])
 def test_on_the_fly_hashing_is_not_revalidated_at_every_call(name, monkeypatch):
     # The family, seeds and sizes are checked when the index is built; forward calls the unchecked kernels.

@@ -57,27 +57,37 @@ def test_every_shipped_spec_and_profile_parses_with_three_or_more_seeds(name: st
         assert profiled.final_trials({g: ({}, "x") for g, *_ in profiled._search_groups()})
 
 
+def _final(spec) -> list:
+    """Every final trial of a spec, as if each search had its winner."""
+    return [t for t in spec.planned_trials() if t.phase == "final"]
+
+
 def test_the_four_experiments_of_the_issue_are_shipped_with_their_protocols() -> None:
     assert {"factorization", "spotlight-sequence", "hash-functions", "speed", "paper"} <= set(available_specs())
     sequence = load_spec("spotlight-sequence")
     bloom = next(v for v in sequence.variants if not v.baseline)
     assert bloom.grid["embedding.params.compression_ratio"] == pytest.approx([i / 10 for i in range(1, 10)])
     assert bloom.overrides["embedding"]["params"]["num_hashes"] == 4
-    assert sequence.search.scope == "baseline" and sequence.search.trials == 50
+    assert sequence.search.scope == "per-variant" and sequence.search.trials == 50
+    assert load_spec("spotlight-sequence", ("anchors",)).search.scope == "baseline"  # Spotlight's own search
     assert load_spec("spotlight-sequence", ("legacy",)).selection_split == "test"
     hashes = load_spec("hash-functions")
-    assert hashes.search is None and hashes.diagnostics  # identical hyperparameters for every family
-    families = {t.config["embedding"].get("params", {}).get("hash") for t in hashes.final_trials()} - {None}
+    assert hashes.diagnostics
+    # Identical hyperparameters for every family: one search per variant (per ratio in full), at murmur3.
+    assert hashes.search.at == {"embedding.params.hash": "murmur3"}
+    assert {t.config["embedding"].get("params", {}).get("hash") for t in hashes.search_trials()} <= {"murmur3", None}
+    families = {t.config.get("embedding", {}).get("params", {}).get("hash") for t in _final(hashes)} - {None}
     assert families == set(available_hashes())
-    assert all(t.config["evaluation"]["diagnostics"] for t in hashes.final_trials())
+    assert all(t.config["evaluation"]["diagnostics"] for t in _final(hashes) if "embedding" in t.config)
     paper = load_spec("paper")
-    ratios = {t.config["encoding"].get("params", {}).get("compression_ratio") for t in paper.final_trials()}
+    paper_trials = [t for t in _final(paper) if "encoding" in t.config]  # the floors have none
+    ratios = {t.config["encoding"].get("params", {}).get("compression_ratio") for t in paper_trials}
     assert min(ratios - {None}) == 0.02 and max(ratios - {None}) == 1.0
-    methods = {t.config["encoding"]["method"] for t in paper.final_trials()}
+    methods = {t.config["encoding"]["method"] for t in paper_trials}
     assert {"identity", "bloom", "hashing_trick", "ecoc", "pmi", "cca", "cbe"} <= methods
-    assert {t.config["encoding"]["params"].get("num_hashes") for t in paper.final_trials()
+    assert {t.config["encoding"]["params"].get("num_hashes") for t in paper_trials
             if t.config["encoding"]["method"] == "bloom"} == {2, 3, 4}
-    assert all("embedding" not in t.config for t in paper.final_trials())
+    assert all("embedding" not in t.config for t in _final(paper))
     speed = load_spec("speed")
     assert speed.max_concurrent == 1 and speed.contexts["dataset.table_rows"] == [10_000, 100_000, 1_000_000, 5_000_000]
 

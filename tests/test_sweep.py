@@ -203,3 +203,43 @@ def test_a_missing_cuda_device_fails_the_sweep_once_before_any_trial(tmp_path: P
     with pytest.raises(ValueError, match=r"tiny: device='cuda' requested, but CUDA is not available; no trial was run"):
         run_experiment(spec, results_dir=tmp_path, progress=False)
     assert not list(ResultStore(tmp_path, "tiny").records())
+
+
+TUNED_SPEC = (SPEC.replace("training = { epochs = 2, batch_size = 512 }",
+                           "training = { epochs = 4, patience = 1, batch_size = 512 }")
+              .replace("[search]\ntrials = 3\n", """[[variants]]
+label = "low dim"
+embedding = { method = "full" }
+scale = { "model.embedding_dim" = "embedding.params.compression_ratio" }
+[[variants]]
+label = "popularity"
+model = { kind = "popularity" }
+[search]
+trials = 3
+scope = "per-variant"
+"""))
+
+
+def test_a_per_variant_sweep_tunes_each_variant_and_runs_the_floors_untuned(tmp_path: Path) -> None:
+    spec = parse_spec(TUNED_SPEC)
+    assert spec.search.scope == "per-variant"
+    outcome = run_experiment(spec, results_dir=tmp_path, progress=False)
+    records = list(ResultStore(tmp_path, "tiny").records())
+    assert outcome.failed == 0 and all(r["status"] == "ok" for r in records)
+    search = collections.Counter(r["variant"] for r in records if r["phase"] == "search")
+    assert search == {"full": 3, "bloom": 3, "low dim": 3}  # the same budget for every trained variant
+    assert set(outcome.selected) == {"full", "bloom", "low dim"}
+    final = [r for r in records if r["phase"] == "final"]
+    for record in final:
+        variant = record["variant"]
+        if variant == "popularity":
+            assert "selected_from" not in record and record["best_epoch"] is None
+            assert record["seconds_per_epoch"] == [] and record["compression"] is None
+            continue
+        winner = max((r for r in records if r["phase"] == "search" and r["variant"] == variant),
+                     key=lambda r: r["validation"]["mrr"])
+        assert record["selected_from"] == winner["trial_key"]
+        assert 1 <= record["best_epoch"] <= len(record["seconds_per_epoch"]) <= 4
+    assert {r["compression"] for r in final if r["variant"] in ("bloom", "low dim")} == {0.25}
+    assert {r["config"]["model"]["embedding_dim"] for r in final if r["variant"] == "low dim"} == {2}
+    assert collections.Counter(r["variant"] for r in final) == {"full": 3, "bloom": 3, "low dim": 3, "popularity": 3}

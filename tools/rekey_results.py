@@ -1,15 +1,22 @@
-"""One-off migration: per-kind trial configs (the architecture change of issue 12).
+"""Rekey committed results: restructure every record to the current trial-config schema, recompute its keys.
 
-Before it, every trial config held one ``model`` section for all model kinds (an implicit-factorization
-record carried ``representation``, ``hidden``, sequence windows...) and the paper's feed-forward model named
-its encoding under ``embedding``. Trial keys hash the resolved config, so every key changed. This script
-rewrites each record of ``results/*/trials.jsonl`` in place (atomically): its config restructured for its
-kind (the values it used are kept; fields its kind does not use are dropped; the feed-forward model's
-``embedding`` section becomes ``encoding``), ``config_hash``, ``trial_key`` and ``selected_from`` recomputed,
-and refreshes the ``spec.toml`` copy beside it. Afterwards ``bloombench run``/``reproduce`` resume from the
-migrated records (``tests/test_committed_results.py`` checks that nothing is left to run).
+A trial's key hashes its resolved config, so a change of the config schema re-keys every trial: a new field
+(``training.patience`` for early stopping), a field a kind stops using, or the per-kind configs of issue 12
+(before them every config held one ``model`` section for all kinds, and the paper's feed-forward model
+named its encoding under ``embedding``). This script rewrites each record of ``results/*/trials.jsonl`` in
+place (atomically): its config restructured for its kind with the values it used (fields its kind does not
+use are dropped; fields it lacks take their defaults, which is what the trial ran with: ``patience`` None
+is no early stopping; the feed-forward model's ``embedding`` section becomes ``encoding``), and
+``config_hash``, ``trial_key`` and ``selected_from`` recomputed; measured fields added since take what
+such a run records (``best_epoch``: the last epoch; ``validation_per_epoch``: empty, no early stopping).
+Nothing is rerun and no measurement changes.
 
-Run once, from the checkout::
+The ``spec.toml`` copy beside the records is left as it is: it is the spec the records were produced with
+(a run of the shipped spec rewrites it). ``tests/test_committed_results.py`` checks that each copy, parsed
+by the current code, plans exactly trials recorded ``ok`` under their new keys (a run of it resumes with
+nothing left to run), and that experiments whose shipped spec is unchanged resume likewise.
+
+Run from the checkout after a schema change::
 
     python tools/rekey_results.py results/
 
@@ -26,13 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from bloombench.experiments.config import config_hash, default_config, identity_config
-from bloombench.experiments.spec import load_spec
-from bloombench.experiments.sweep import _spec_text
 from bloombench.files import atomic_write
 
 
 def migrate_config(old: dict[str, Any]) -> dict[str, Any]:
-    """The per-kind config holding the values of an old union config."""
+    """The current config of an old record's kind holding the values the old config names."""
     kind = old.get("model", {}).get("kind", "implicit")
     new = default_config(kind)
     for section, values in new.items():
@@ -65,21 +70,14 @@ def migrate_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         keys[record["trial_key"]] = key
         record.update(config=config, config_hash=config_hash(config), trial_key=key)
+        if "seconds_per_epoch" in record:  # measured fields added since: what such a run would record
+            record.setdefault("best_epoch", len(record["seconds_per_epoch"]) or None)
+            record.setdefault("validation_per_epoch", [])
         out.append(record)
     for record in out:
         if record.get("selected_from") in keys:
             record["selected_from"] = keys[record["selected_from"]]
     return out
-
-
-def _spec_of(folder: Path) -> tuple[str, tuple[str, ...]] | None:
-    """(spec name, profiles) from the header line of the folder's ``spec.toml`` copy."""
-    path = folder / "spec.toml"
-    if not path.exists():
-        return None
-    header = path.read_text(encoding="utf-8").splitlines()[0]  # "# spec <path>[, profiles: a, b]"
-    source, _, profiles = header.removeprefix("# spec ").partition(", profiles: ")
-    return Path(source).stem, tuple(p.strip() for p in profiles.split(",") if p.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,9 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         migrated = migrate_records(records)
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in migrated)
         atomic_write(path, text.encode("utf-8"))
-        spec = _spec_of(path.parent)
-        if spec is not None:
-            atomic_write(path.parent / "spec.toml", _spec_text(load_spec(*spec)).encode("utf-8"))
         print(f"{path}: {len(migrated)} records")
     return 0
 

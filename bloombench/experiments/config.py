@@ -42,8 +42,8 @@ from typing import Any
 from bloombench.checks import ArgumentError, check_choice
 from bloombench.models.registry import DEFAULT_KIND, available_models, get_model, model_defaults
 
-__all__ = ["OPEN_KEYS", "config_hash", "default_config", "identity_config", "known_keys", "model_kind",
-           "resolve_config"]
+__all__ = ["OPEN_KEYS", "config_hash", "default_config", "get_path", "identity_config", "known_keys", "model_kind",
+           "resolve_config", "restrict_config"]
 
 _DATASET = {"name": "movielens-100k", "data_dir": None, "min_user": 1, "min_item": 1, "synthetic": {},
             "table_rows": None}
@@ -93,6 +93,29 @@ def known_keys() -> dict[str, set[str]]:
         for section, values in default_config(kind).items():
             keys.setdefault(section, set()).update(values)
     return keys
+
+
+def restrict_config(config: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The sections and keys of a (partial) config that a ``kind`` config has (free-form mappings whole):
+    what a spec variant that changes the model kind keeps of the spec's base."""
+    allowed = default_config(kind)
+    out: dict[str, Any] = {}
+    for section, values in config.items():
+        if section in allowed and isinstance(values, Mapping):
+            kept = {key: copy.deepcopy(value) for key, value in values.items() if key in allowed[section]}
+            if kept:
+                out[section] = kept
+    return out
+
+
+def get_path(config: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """``config[a][b][c]`` for ``path = "a.b.c"``, ``default`` where a part is missing."""
+    value: Any = config
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return default
+        value = value[key]
+    return value
 
 
 def resolve_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

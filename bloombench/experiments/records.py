@@ -25,11 +25,14 @@ __all__ = ["execute_trial", "lost_trial_record"]
 
 
 def _task_record(task: Mapping[str, Any]) -> dict[str, Any]:
-    """The identity fields of an executor task, as every record of it starts."""
+    """The identity fields of an executor task, as every record of it starts (``compression``: the trial's
+    place on the compression axis, as the spec puts it; absent from tasks that name none)."""
     record: dict[str, Any] = {key: task[key] for key in ("experiment", "variant", "phase", "trial_key")}
     record["baseline"] = bool(task.get("baseline", False))
     if task.get("selected_from"):
         record["selected_from"] = task["selected_from"]
+    if "compression" in task:
+        record["compression"] = task["compression"]
     return record
 
 
@@ -61,7 +64,9 @@ def execute_trial(task: Mapping[str, Any]) -> dict[str, Any]:
     ----------
     task : mapping
         ``experiment``, ``variant``, ``phase``, ``trial_key``, ``config`` (trial overrides) and
-        optionally ``selected_from`` (the search trial whose hyperparameters a final trial uses).
+        optionally ``selected_from`` (the search trial whose hyperparameters a final trial uses) and
+        ``compression`` (where the report places the trial: see
+        :meth:`bloombench.experiments.variants.Variant.compression`).
 
     Returns
     -------

@@ -21,8 +21,11 @@ from bloombench.experiments.config import OPEN_KEYS, config_hash, known_keys
 
 __all__ = ["Dimension", "SearchSpec", "SpecError"]
 
-_SEARCH_KEYS = {"trials", "seed", "scope", "space"}
-SCOPES = ("baseline", "per-point")
+_SEARCH_KEYS = {"trials", "seed", "scope", "space", "at"}
+#: Where searches run: on the baseline only (its winner reused by every variant: the anchors' protocol),
+#: once per variant (and context), or once per variant and grid point. Every search draws the same
+#: ``trials`` configurations from the same space (same seed), so every tuned method gets the same budget.
+SCOPES = ("baseline", "per-variant", "per-point")
 _DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
 
 
@@ -147,12 +150,17 @@ class Dimension:
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpec:
-    """Random search: ``trials`` seeded draws from ``space``, each trained once with the first seed."""
+    """Random search: ``trials`` seeded draws from ``space``, each trained once with the first seed.
+
+    ``scope`` is one of :data:`SCOPES`; ``at`` (``{grid path: value}``) chooses the grid point a
+    ``per-variant`` search runs at (a variant's grid paths it does not name take their middle value).
+    """
 
     trials: int
     seed: int
     scope: str
     space: tuple[Dimension, ...]
+    at: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def parse(cls, where: str, value: Any) -> SearchSpec:
@@ -164,9 +172,11 @@ class SearchSpec:
         space = _table(f"{where}.space", table.get("space"))
         if not space:
             raise _fail(f"{where}.space", "must name at least one hyperparameter")
+        at = {_check_path(f"{where}.at", path): value
+              for path, value in _table(f"{where}.at", table.get("at", {})).items()}
         return cls(trials=_int(f"{where}.trials", table.get("trials"), 1),
                    seed=_int(f"{where}.seed", table.get("seed", 0), 0), scope=scope,
-                   space=tuple(Dimension.parse(f"{where}.space", p, v) for p, v in space.items()))
+                   space=tuple(Dimension.parse(f"{where}.space", p, v) for p, v in space.items()), at=at)
 
     def draws(self) -> list[dict[str, Any]]:
         """The ``trials`` configurations, ``{path: value}``; distinct while the space allows it.

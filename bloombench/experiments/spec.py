@@ -30,14 +30,22 @@ refused::
     embedding = {method = "bloom", params = {num_hashes = 4}}
     # grid = {}                       # an empty grid: this variant runs once per seed
 
+    [[variants]]
+    label = "popularity"              # a reference floor: another model kind (see below)
+    model = {kind = "popularity"}
+
     [search]                          # optional random search of hyperparameters
-    trials = 20
+    trials = 20                       # draws per search: the same draws (same seed) in every search
     seed = 0
-    scope = "baseline"                # tune the baseline, reuse for all (the anchors); or "per-point"
+    scope = "per-variant"             # "baseline": tune the baseline, reuse for all (the anchors);
+                                      # "per-variant": each variant (and context) its own search;
+                                      # "per-point": each variant, context and grid point its own
+    at = {"embedding.params.hash" = "murmur3"}   # grid values searched at: their winner serves every
+                                      # value of those paths (per-variant: other paths at their middle value)
     [search.space]                    # dotted config path -> list of choices, or a distribution
     "training.lr" = [1e-3, 1e-2, 5e-2]
     "training.l2" = {log_uniform = [1e-7, 1e-3]}
-    "training.epochs" = {int_uniform = [5, 15]}
+    "training.batch_size" = [256, 1024]
 
     [profiles.quick]                  # overlays: tables merge, other values replace; a list of
     seeds = [0, 1, 2]                 # strings under "variants" keeps only those variants
@@ -48,14 +56,19 @@ Grid and space paths are dotted config paths (``training.lr``, ``embedding.param
 ``base.dataset.name`` may be a list: the first dataset present in the data directory (with timestamps,
 for sequence models) is used. A trial's config is layered, later wins:
 ``base`` < selected hyperparameters < variant < context and grid point < seed.
+
+What a variant may say and the rules it follows (:mod:`bloombench.experiments.variants`): a variant that
+changes ``model.kind`` (the reference floors ``popularity`` and ``random``, or ``sequence-popularity`` and
+``sequence-random`` next to a sequence model) starts from the base fields and grid paths its kind uses;
+a variant whose kind trains nothing joins no search; ``grid = [paths]`` keeps only those paths of the
+default grid; ``scale`` sets a size from a grid value (the full table at the same bytes). Each final and
+search trial carries ``compression``, its place on the compression axis, into its record.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib.resources
-import itertools
 import math
 import numbers
 import re
@@ -64,27 +77,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bloombench.experiments.config import config_hash, identity_config, known_keys, model_kind, resolve_config
+from bloombench.experiments.config import config_hash, default_config, identity_config, model_kind, resolve_config
 from bloombench.experiments.search import (
     Dimension,
     SearchSpec,
     SpecError,
-    _check_path,
     _deep_merge,
     _fail,
     _int,
     _set_path,
     _table,
     _unknown,
-    _values,
 )
+from bloombench.experiments.variants import Variant, parse_grid, parse_variant, product
 
 __all__ = ["Dimension", "ExperimentSpec", "SearchSpec", "SpecError", "TrialSpec", "Variant", "available_specs",
            "load_spec", "parse_spec"]
 
 _TOP_KEYS = {"name", "description", "seeds", "selection", "metric", "diagnostics", "max_concurrent", "base",
              "contexts", "grid", "variants", "search", "profiles"}
-_VARIANT_KEYS = {"label", "baseline", "grid"} | set(known_keys())
 _SELECTIONS = ("validation", "legacy")
 _LOWER_IS_BETTER = ("rmse",)
 _METRIC = re.compile(r"^(mrr|rmse|(precision|recall|ndcg|hit_rate)@\d+)$")
@@ -92,26 +103,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # ---------------------------------------------------------------------------------------------- parts
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One embedding variant: config overrides on top of ``base``, and its grid (``{path: values}``)."""
-
-    label: str
-    overrides: dict[str, Any]
-    grid: dict[str, list[Any]]
-    baseline: bool = False
-
-    def points(self) -> list[dict[str, Any]]:
-        """Every grid assignment ``{path: value}`` (one empty assignment without a grid)."""
-        return _product(self.grid)
-
-
-def _product(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every assignment ``{path: value}`` of the cross product of ``grid`` (``[{}]`` for an empty grid)."""
-    paths = list(grid)
-    return [dict(zip(paths, values)) for values in itertools.product(*(grid[p] for p in paths))]
-
-
 @dataclasses.dataclass(frozen=True)
 class TrialSpec:
     """One trial to run: what the executor gets (:meth:`task`) and how the store knows it (``key``)."""
@@ -125,12 +116,13 @@ class TrialSpec:
     draw: dict[str, Any] | None = None
     selected_from: str | None = None
     baseline: bool = False
+    compression: float | None = None
 
     def task(self) -> dict[str, Any]:
         """The picklable payload of :func:`bloombench.experiments.records.execute_trial`."""
         return {"experiment": self.experiment, "variant": self.variant, "phase": self.phase,
                 "baseline": self.baseline, "trial_key": self.key, "config": self.config,
-                "selected_from": self.selected_from}
+                "selected_from": self.selected_from, "compression": self.compression}
 
 
 def _trial_key(config: Mapping[str, Any], phase: str) -> str:
@@ -179,15 +171,14 @@ class ExperimentSpec:
     # ------------------------------------------------------------------ expansion
     def _config(self, variant: Variant, point: Mapping[str, Any], seed: int,
                 selected: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        config = copy.deepcopy(self.base)
+        config = variant.layer_base(self.base)
         for path, value in (selected or {}).items():
             _set_path(config, path, value)
         config = _deep_merge(config, variant.overrides)
-        for path, value in point.items():
-            _set_path(config, path, value)
+        variant.apply_point(config, point)
         for path, value in (data or {}).items():
             _set_path(config, path, value)
-        if self.diagnostics:
+        if self.diagnostics and "diagnostics" in default_config(variant.kind)["evaluation"]:
             _set_path(config, "evaluation.diagnostics", True)
         _set_path(config, "split.seed", seed)
         _set_path(config, "training.seed", seed)
@@ -197,27 +188,47 @@ class ExperimentSpec:
             _set_path(config, "embedding.params.seed", seed)
         return config
 
-    def _contexts(self) -> list[dict[str, Any]]:
-        return _product(self.contexts)
+    def _trial(self, phase: str, group: str | None, variant: Variant, point: Mapping[str, Any], seed: int,
+               draw: dict[str, Any] | None, data: Mapping[str, Any] | None, source: str | None = None) -> TrialSpec:
+        config = self._config(variant, point, seed, draw, data)
+        return TrialSpec(self.experiment, variant.label, phase, group or "", config, _trial_key(config, phase),
+                         draw=draw, selected_from=source, baseline=variant.baseline,
+                         compression=variant.compression(point, config))
 
-    def _groups(self) -> list[tuple[str, Variant, dict[str, Any]]]:
+    def _contexts(self) -> list[dict[str, Any]]:
+        return product(self.contexts)
+
+    def _groups(self) -> list[tuple[str | None, Variant, dict[str, Any]]]:
         """``(group, variant, point)`` of every trial point (context and grid assignment merged); the group
-        names the search whose winner the point uses."""
-        per_point = self.search is not None and self.search.scope == "per-point"
+        names the search whose winner the point uses (None: a variant nothing tunes)."""
+        scope = self.search.scope if self.search is not None else "baseline"
+        at = self.search.at if self.search is not None else {}
         out = []
         for context in self._contexts():
             for variant in self.variants:
                 for point in variant.points():
-                    merged = {**context, **point}
-                    group = _group_name(variant, merged) if per_point else _group_name(self.baseline, context)
-                    out.append((group, variant, merged))
+                    tuned = {p: v for p, v in point.items() if p not in at}  # `at` paths share one search
+                    owner, where = {"baseline": (self.baseline, context), "per-variant": (variant, context),
+                                    "per-point": (variant, {**context, **tuned})}[scope]
+                    out.append((_group_name(owner, where) if variant.tuned else None, variant, {**context, **point}))
         return out
 
     def _search_groups(self) -> list[tuple[str, Variant, dict[str, Any]]]:
-        """Where searches run: the baseline of each context (scope ``baseline``), or every point."""
-        if self.search is not None and self.search.scope == "baseline":
+        """Where searches run: the baseline of each context (scope ``baseline``), each tuned variant of each
+        context at its search point (``per-variant``), or each tuned point (``per-point``; grid paths that
+        ``search.at`` names are searched at its value only, their winner serving every value)."""
+        if self.search is None:
+            return []
+        if self.search.scope == "baseline":
             return [(_group_name(self.baseline, c), self.baseline, c) for c in self._contexts()]
-        return self._groups()
+        if self.search.scope == "per-variant":
+            return [(_group_name(v, c), v, {**c, **v.search_point(self.search.at)})
+                    for c in self._contexts() for v in self.variants if v.tuned]
+        groups: dict[str, tuple[str, Variant, dict[str, Any]]] = {}
+        for group, variant, point in self._groups():
+            if group is not None and group not in groups:
+                groups[group] = (group, variant, {**point, **variant.search_point(self.search.at, point)})
+        return list(groups.values())
 
     def search_trials(self, data: Mapping[str, Any] | None = None) -> list[TrialSpec]:
         """The search trials (empty without ``[search]``), each trained with the first seed.
@@ -230,13 +241,9 @@ class ExperimentSpec:
         """
         if self.search is None:
             return []
-        trials, draws = [], self.search.draws()
-        for group, variant, point in self._search_groups():
-            for draw in draws:
-                config = self._config(variant, point, self.seeds[0], draw, data)
-                trials.append(TrialSpec(self.experiment, variant.label, "search", group, config,
-                                        _trial_key(config, "search"), draw=draw, baseline=variant.baseline))
-        return trials
+        draws = self.search.draws()
+        return [self._trial("search", group, variant, point, self.seeds[0], draw, data)
+                for group, variant, point in self._search_groups() for draw in draws]
 
     def select(self, records: Sequence[Mapping[str, Any]], data: Mapping[str, Any] | None = None,
                ) -> dict[str, tuple[dict[str, Any], str]]:
@@ -269,20 +276,16 @@ class ExperimentSpec:
         """Every variant × grid point × seed, with the selected hyperparameters of its group.
 
         Without ``[search]`` ``selected`` is ignored; with it, groups missing from ``selected`` (no search
-        winner yet) are left out.
+        winner yet) are left out. Variants nothing tunes (the floors) need no winner.
         """
         trials = []
         for group, variant, point in self._groups():
             draw, source = None, None
-            if self.search is not None:
+            if self.search is not None and group is not None:
                 if not selected or group not in selected:
                     continue
                 draw, source = selected[group]
-            for seed in self.seeds:
-                config = self._config(variant, point, seed, draw, data)
-                trials.append(TrialSpec(self.experiment, variant.label, "final", group, config,
-                                        _trial_key(config, "final"), draw=draw, selected_from=source,
-                                        baseline=variant.baseline))
+            trials += [self._trial("final", group, variant, point, seed, draw, data, source) for seed in self.seeds]
         return trials
 
 
@@ -308,39 +311,6 @@ def _takes_hash_seed(config: Mapping[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-def _grid_values(where: str, path: str, values: Any) -> list[Any]:
-    # "*" on a hash path: every registered family, so a new family joins the experiments by itself.
-    if values == "*" and path.endswith(".hash"):
-        from bloombench.hashing import available_hashes
-
-        return list(available_hashes())
-    return _values(f"{where}.{path}", values)
-
-
-def _parse_grid(where: str, value: Any) -> dict[str, list[Any]]:
-    table = _table(where, value)
-    return {_check_path(where, path): _grid_values(where, path, values) for path, values in table.items()}
-
-
-def _parse_variant(where: str, value: Any, default_grid: dict[str, list[Any]]) -> Variant:
-    table = _table(where, value)
-    _unknown(where, table, _VARIANT_KEYS)
-    label = table.get("label")
-    if not isinstance(label, str) or not label.strip():
-        raise _fail(f"{where}.label", f"must be a non-empty string, got {label!r}")
-    baseline = table.get("baseline", False)
-    if not isinstance(baseline, bool):
-        raise _fail(f"{where}.baseline", f"must be true or false, got {baseline!r}")
-    overrides = {key: copy.deepcopy(_table(f"{where}.{key}", table[key])) for key in known_keys() if key in table}
-    if baseline:
-        if table.get("grid"):
-            raise _fail(f"{where}.grid", "the baseline variant is one configuration; it takes no grid")
-        grid: dict[str, list[Any]] = {}
-    else:
-        grid = _parse_grid(f"{where}.grid", table["grid"]) if "grid" in table else dict(default_grid)
-    return Variant(label=label, overrides=overrides, grid=grid, baseline=baseline)
-
-
 def _check_trial(where: str, config: Mapping[str, Any]) -> None:
     """Refuse a trial config that cannot run (see :func:`~bloombench.experiments.trial.check_config`)."""
     from bloombench.experiments.trial import check_config
@@ -406,8 +376,8 @@ def parse_spec(text: str, *, profiles: Sequence[str] = (), path: str | None = No
     if max_concurrent is not None:
         max_concurrent = _int(f"{where}: max_concurrent", max_concurrent, 1)
     base = dict(_table(f"{where}: base", raw.get("base", {})))
-    default_grid = _parse_grid(f"{where}: grid", raw.get("grid", {}))
-    contexts = _parse_grid(f"{where}: contexts", raw.get("contexts", {}))
+    default_grid = parse_grid(f"{where}: grid", raw.get("grid", {}))
+    contexts = parse_grid(f"{where}: contexts", raw.get("contexts", {}))
     clash = sorted(set(contexts) & {p for v in raw.get("variants", []) if isinstance(v, Mapping)
                                     for p in (v.get("grid") or default_grid)})
     if clash:
@@ -415,7 +385,7 @@ def parse_spec(text: str, *, profiles: Sequence[str] = (), path: str | None = No
     entries = raw.get("variants")
     if not isinstance(entries, list) or not entries:
         raise _fail(f"{where}: variants", "must be a non-empty array of tables ([[variants]])")
-    variants = tuple(_parse_variant(f"{where}: variants[{i}]", v, default_grid) for i, v in enumerate(entries))
+    variants = tuple(parse_variant(f"{where}: variants[{i}]", v, default_grid, base) for i, v in enumerate(entries))
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels):
         raise _fail(f"{where}: variants", f"labels must be unique, got {labels}")
@@ -423,6 +393,8 @@ def parse_spec(text: str, *, profiles: Sequence[str] = (), path: str | None = No
     if len(baselines) != 1:
         raise _fail(f"{where}: variants", f"exactly one variant must have baseline = true, got {baselines}")
     search = SearchSpec.parse(f"{where}: search", raw["search"]) if "search" in raw else None
+    if search is not None:
+        _check_search(f"{where}: search", search, variants)
 
     spec = ExperimentSpec(name=name, description=description.strip(), profiles=tuple(profiles),
                           seeds=tuple(seeds), selection=selection, metric=metric, diagnostics=diagnostics,
@@ -431,6 +403,18 @@ def parse_spec(text: str, *, profiles: Sequence[str] = (), path: str | None = No
                           source=text, path=path)
     _validate_trials(where, spec)
     return spec
+
+
+def _check_search(where: str, search: SearchSpec, variants: Sequence[Variant]) -> None:
+    """The baseline must be tunable, and ``at`` must name values of the grids it applies to."""
+    baseline = next((v for v in variants if v.baseline), None)
+    if baseline is not None and not baseline.tuned:
+        raise _fail(where, f"the baseline {baseline.label!r} trains nothing, so there is nothing to search")
+    for variant in variants:
+        for path, value in search.at.items():
+            if path in variant.grid and value not in variant.grid[path]:
+                raise _fail(f"{where}.at.{path}", f"must be a value of variant {variant.label!r}'s grid "
+                            f"{variant.grid[path]}, got {value!r}")
 
 
 def _validate_trials(where: str, spec: ExperimentSpec) -> None:
@@ -446,8 +430,8 @@ def _validate_trials(where: str, spec: ExperimentSpec) -> None:
     for draw in draws[1:]:
         _check_trial(f"{where}: search draw {draw}", base._config(base.baseline, {}, base.seeds[0], draw))
     owner: dict[str, str] = {}
-    for _, variant, point in base._groups():
-        config = base._config(variant, point, base.seeds[0], draws[0])
+    for group, variant, point in base._groups():
+        config = base._config(variant, point, base.seeds[0], draws[0] if group is not None else None)
         _check_trial(f"{where}: variant {variant.label!r}" + (f" at {point}" if point else ""), config)
         key = _trial_key(config, "final")
         if key in owner:

@@ -53,7 +53,8 @@ def check_config(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     config = resolve_config(overrides)
     build_model(config)
     if "embedding" in config:
-        make_embedding(config["embedding"]["method"], 10_000, 4, **config["embedding"]["params"])
+        dim = config["model"].get("embedding_dim", 4)  # the model's width: some sizes must divide it
+        make_embedding(config["embedding"]["method"], 10_000, dim, **config["embedding"]["params"])
     if "encoding" in config:
         make_encoding(config["encoding"]["method"], 10_000, **config["encoding"]["params"])
     FitOptions(**{**config["training"], "device": "cpu"})
@@ -78,11 +79,16 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     -------
     dict
         ``config`` (fully resolved) and its ``config_hash``, ``validation`` and ``test`` metrics (empty when
-        ``evaluation.enabled`` is false), ``loss``, ``seconds_per_epoch`` (all, and the median),
-        ``fit_seconds``, ``index_build_seconds``, ``prepare_seconds`` (training counts and frequency plans),
-        ``evaluation_seconds``, ``data_seconds``, the model's byte counts, ``table_rows`` (rows of the full
-        item table), the split sizes, ``device``, ``cuda_peak_bytes`` (None on CPU), the model's own
-        ``record_fields()`` and, with ``evaluation.diagnostics``, ``diagnostics`` per hashed table.
+        ``evaluation.enabled`` is false), ``loss`` per epoch, ``seconds_per_epoch`` (all, and the median:
+        None when no epoch ran, as for the floors, which train nothing), ``best_epoch`` (the epoch whose
+        weights were evaluated: the best on validation with ``training.patience``, else the last; None
+        without epochs), ``validation_per_epoch`` (the early-stopping metric after each epoch; empty
+        without early stopping), ``fit_seconds`` (training, plus the per-epoch validation of early
+        stopping), ``index_build_seconds``, ``prepare_seconds`` (training counts and frequency plans),
+        ``evaluation_seconds``, ``data_seconds``, the model's byte counts (``embedding_bytes`` 0 for the
+        floors), ``table_rows`` (rows of the full item table), the split sizes, ``device``,
+        ``cuda_peak_bytes`` (None on CPU), the model's own ``record_fields()`` and, with
+        ``evaluation.diagnostics``, ``diagnostics`` per hashed table.
     """
     config = resolve_config(overrides)
     # FitOptions resolves the device ("auto", and refuses CUDA where there is none) before any work.
@@ -95,12 +101,13 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    start = time.perf_counter()
-    history = model.fit(train, options)
-    fit_seconds = time.perf_counter() - start
-
     settings = dict(config["evaluation"])
     enabled, diagnostics = settings.pop("enabled"), settings.pop("diagnostics", False)
+    start = time.perf_counter()
+    # With training.patience the model scores validation after each epoch, with the same settings.
+    history = model.fit(train, options, validation=validation, evaluation=settings)
+    fit_seconds = time.perf_counter() - start
+
     val_metrics: dict[str, float] = {}
     test_metrics: dict[str, float] = {}
     start = time.perf_counter()
@@ -117,11 +124,13 @@ def run_trial(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "test": test_metrics,
         "loss": [float(x) for x in history.losses],
         "seconds_per_epoch": [float(x) for x in history.seconds],
-        "median_seconds_per_epoch": float(np.median(history.seconds)),
+        "median_seconds_per_epoch": float(np.median(history.seconds)) if history.seconds else None,
+        "best_epoch": history.best_epoch,
+        "validation_per_epoch": [float(x) for x in history.validation],
         "fit_seconds": fit_seconds,
         "index_build_seconds": model.index_build_seconds(),
         # counting training ids and planning frequency-aware tables (like index builds, inside fit_seconds)
-        "prepare_seconds": float(sum(getattr(m, "prepare_seconds", 0.0) for m in model.network.modules())),
+        "prepare_seconds": model.prepare_seconds(),
         "evaluation_seconds": evaluation_seconds,
         "data_seconds": data_seconds,
         **model.byte_counts(),

@@ -10,6 +10,7 @@ import functools
 import numbers
 from collections.abc import Callable
 
+from bloombench.checks import ArgumentError, check_exclusive, check_fraction
 from bloombench.layers.base import CompressedEmbedding
 from bloombench.layers.bloom import BloomEmbedding
 from bloombench.layers.cce import CCEmbedding
@@ -28,6 +29,7 @@ from bloombench.layers.robe import RobeEmbedding
 from bloombench.layers.tt import TTEmbedding
 
 __all__ = [
+    "BYTES_RATIO",
     "available_methods",
     "embedding_factory",
     "get_method",
@@ -69,16 +71,39 @@ def get_method(method: str) -> type[CompressedEmbedding]:
         raise ValueError(f"method must be one of {available_methods()}, got {method!r}") from None
 
 
+#: The registry-level size argument: a fraction of the full table's bytes, every persistent byte counted.
+BYTES_RATIO = "bytes_ratio"
+
+
 def make_embedding(method: str, num_embeddings: int | None, embedding_dim: int,
                    **params: object) -> CompressedEmbedding:
     """``get_method(method)(num_embeddings, embedding_dim, **params)``, unknown arguments refused.
+
+    Besides the method's own arguments, ``bytes_ratio`` (in ``(0, 1]``) sizes any method with a size knob
+    to that fraction of the full table's bytes (``num_embeddings * embedding_dim * 4``), every persistent
+    byte counted (index tables, pointers, scales, projections): :func:`make_embedding_for_budget` with
+    that budget. It is how experiments compare methods at equal memory; a method's own
+    ``compression_ratio`` is its nominal size knob (e.g. Bloom's rows, without its index table).
 
     Examples
     --------
     >>> make_embedding("bloom", 1000, 32, compression_ratio=0.2, num_hashes=4).num_buckets
     200
+    >>> make_embedding("bloom", 1000, 32, bytes_ratio=0.2, num_hashes=4, index="on_the_fly").num_buckets
+    200
     """
     cls = get_method(method)
+    if params.get(BYTES_RATIO) is not None:
+        params = dict(params)
+        ratio = check_fraction(BYTES_RATIO, params.pop(BYTES_RATIO), high_open=False)
+        check_exclusive(**{BYTES_RATIO: ratio}, **{name: params.get(name) for name in cls.size_params})
+        if num_embeddings is None:
+            raise ArgumentError(f"{BYTES_RATIO} is a fraction of a full table's bytes: it needs a finite "
+                                f"num_embeddings, got None ({method!r} over an open vocabulary)")
+        full = FullEmbedding.estimate_memory_bytes(num_embeddings, embedding_dim)
+        return make_embedding_for_budget(method, num_embeddings, embedding_dim, max(1, int(ratio * full)),
+                                         **params)
+    params.pop(BYTES_RATIO, None)
     cls.bound_arguments(num_embeddings, embedding_dim, params)  # TypeError naming unknown arguments
     return cls(num_embeddings, embedding_dim, **params)
 
@@ -91,7 +116,7 @@ def embedding_factory(method: str, **params: object) -> Callable[..., Compressed
     takes ``frequencies=`` (the table's training counts; see
     :func:`~bloombench.models.representations.build_embedding`)."""
     cls = get_method(method)
-    cls.bound_arguments(1, 1, params)  # fail now, not at model build time
+    cls.bound_arguments(1, 1, {k: v for k, v in params.items() if k != BYTES_RATIO})  # fail now, not later
     uses_frequencies = getattr(cls, "uses_frequencies", False)
 
     def factory(num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,

@@ -2,6 +2,7 @@
 loop."""
 
 from bloombench.models.base import Model
+from bloombench.models.early_stopping import EarlyStopping
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
 from bloombench.models.feedforward import ACTIVATIONS, FeedForwardModel, FeedForwardNet
 from bloombench.models.losses import (
@@ -29,10 +30,13 @@ from bloombench.models.representations import (
     default_embedding_factory,
     make_sequence_net,
 )
+from bloombench.models.floors import FloorModel
+from bloombench.models.popularity import PopularityModel, SequencePopularityModel
+from bloombench.models.random_ranking import RandomModel, SequenceRandomModel
 from bloombench.models.registry import DEFAULT_KIND, available_models, get_model, make_model, model_defaults
 from bloombench.models.sampling import sample_items
-from bloombench.models.sequence import ImplicitSequenceModel
-from bloombench.models.training import OPTIMIZERS, FitHistory, FitOptions, resolve_device, train
+from bloombench.models.sequence import ImplicitSequenceModel, NextItemModel
+from bloombench.models.training import OPTIMIZERS, FitHistory, FitOptions, LazyAdam, resolve_device, train
 
 __all__ = [
     "ACTIVATIONS",
@@ -43,18 +47,26 @@ __all__ = [
     "PADDING_IDX",
     "BilinearNet",
     "CNNNet",
+    "EarlyStopping",
     "EmbeddingFactory",
     "ExplicitFactorizationModel",
     "FeedForwardModel",
     "FeedForwardNet",
     "FitHistory",
     "FitOptions",
+    "FloorModel",
     "ImplicitFactorizationModel",
     "ImplicitSequenceModel",
     "LSTMNet",
+    "LazyAdam",
     "Model",
+    "NextItemModel",
     "PoolNet",
+    "PopularityModel",
+    "RandomModel",
     "SequenceNet",
+    "SequencePopularityModel",
+    "SequenceRandomModel",
     "adaptive_hinge_loss",
     "available_models",
     "bernoulli_cross_entropy",

@@ -19,6 +19,14 @@ code asks the model instead of branching on its kind:
 ``fit_defaults``
     This kind's defaults for :class:`~bloombench.models.training.FitOptions` (the others are FitOptions'
     own).
+``fit_fields``
+    The FitOptions fields the kind uses (None: all of them); a trial config's ``training`` section holds
+    only these, so a kind that trains nothing has no learning rate to be keyed or searched on.
+``trains``
+    Whether ``fit`` trains parameters. False for the reference floors (popularity, random), which have no
+    hyperparameters: experiment specs run no search for them.
+``stopping_metric``
+    ``(metric, "max" | "min")``: the key of :meth:`Model.evaluate`'s result that early stopping watches.
 ``split_defaults``, ``evaluation_defaults``
     The kind's own settings of the split (sequence windows) and of :meth:`Model.evaluate`.
 ``components``
@@ -29,13 +37,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from bloombench.models.training import FitHistory, FitOptions
+from bloombench.models.early_stopping import EarlyStopping
+from bloombench.models.training import EpochCallback, FitHistory, FitOptions
 
 __all__ = ["Model"]
 
@@ -58,6 +67,9 @@ class Model(abc.ABC):
     split_defaults: ClassVar[Mapping[str, Any]] = {}
     evaluation_defaults: ClassVar[Mapping[str, Any]] = {"ks": [5, 10, 20], "legacy": None, "exclude_train": True}
     components: ClassVar[tuple[str, ...]] = ()
+    fit_fields: ClassVar[tuple[str, ...] | None] = None
+    trains: ClassVar[bool] = True
+    stopping_metric: ClassVar[tuple[str, str]] = ("mrr", "max")
 
     network: nn.Module | None = None
     device: torch.device = torch.device("cpu")
@@ -77,12 +89,15 @@ class Model(abc.ABC):
 
     @classmethod
     def default_fit_settings(cls) -> dict[str, Any]:
-        """Every FitOptions field with this kind's default (``progress`` left out: it is not configuration)."""
-        fields = {f.name: f.default for f in dataclasses.fields(FitOptions) if f.name != "progress"}
+        """Every FitOptions field this kind uses (``fit_fields``) with its default (``progress`` left out:
+        it is not configuration)."""
+        fields = {f.name: f.default for f in dataclasses.fields(FitOptions)
+                  if f.name != "progress" and (cls.fit_fields is None or f.name in cls.fit_fields)}
         return {**fields, **{k: v for k, v in cls.fit_defaults.items() if k in fields}}
 
-    def fit(self, data: Any, options: FitOptions | None = None, *,
-            callback: Callable[[int, FitHistory], None] | None = None, **settings: Any) -> FitHistory:
+    def fit(self, data: Any, options: FitOptions | None = None, *, validation: Any = None,
+            evaluation: Mapping[str, Any] | None = None, callback: EpochCallback | None = None,
+            **settings: Any) -> FitHistory:
         """Fit from scratch (each call re-initialises the network from the options' seed).
 
         Parameters
@@ -92,17 +107,46 @@ class Model(abc.ABC):
         options : FitOptions, optional
             Training options; or give them as keywords (``epochs=5, lr=1e-3``), the rest taking this
             kind's defaults (``fit_defaults``).
+        validation : Interactions or SequenceInteractions, optional
+            Held-out data for early stopping (needed when ``options.patience`` is set): after each epoch
+            the model is scored on it with :meth:`evaluate` (``train=data``, ``evaluation`` as settings,
+            the ``stopping_metric``), training stops after ``patience`` epochs without improvement and the
+            best epoch's weights are restored.
+        evaluation : mapping, optional
+            Settings of :meth:`evaluate` for the validation scores (``evaluation_defaults``' keys).
         callback : callable, optional
-            ``callback(epoch, history)`` after each epoch.
+            ``callback(epoch, history)`` after each epoch; a true return value stops training.
 
         Returns
         -------
         FitHistory
+            ``best_epoch`` is the epoch whose weights the model ends with (the last one without early
+            stopping); ``validation`` the score of each epoch with it.
         """
-        return self._fit(data, self.fit_options(options, **settings), callback)
+        options = self.fit_options(options, **settings)
+        if options.patience is None or not self.trains:
+            history = self._fit(data, options, callback)
+        else:
+            if validation is None:
+                raise ValueError(f"patience={options.patience} (early stopping) needs validation data: "
+                                 "fit(data, options, validation=...)")
+            metric, mode = self.stopping_metric
+            stopper = EarlyStopping(self._require_fitted, lambda: self.evaluate(
+                validation, train=data, **dict(evaluation or {}))[metric], options.patience, mode)
+
+            def each_epoch(epoch: int, history: FitHistory) -> bool:
+                stop = stopper(epoch, history)
+                asked = callback is not None and bool(callback(epoch, history))
+                return stop or asked
+
+            history = self._fit(data, options, each_epoch)
+            stopper.restore()
+        if history.best_epoch is None and history.epochs:
+            history.best_epoch = history.epochs
+        return history
 
     @abc.abstractmethod
-    def _fit(self, data: Any, options: FitOptions, callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+    def _fit(self, data: Any, options: FitOptions, callback: EpochCallback | None) -> FitHistory:
         """Build ``self.network`` for ``data`` and train it with ``options``."""
 
     def _require_fitted(self) -> nn.Module:
@@ -142,3 +186,8 @@ class Model(abc.ABC):
         """Seconds the network's hash index tables took to build (0 for on-the-fly and unhashed layers)."""
         net = self._require_fitted()
         return float(sum(getattr(m, "build_seconds", 0.0) for m in net.modules()))
+
+    def prepare_seconds(self) -> float:
+        """Seconds the network's layers spent counting training ids and planning frequency-aware tables."""
+        net = self._require_fitted()
+        return float(sum(getattr(m, "prepare_seconds", 0.0) for m in net.modules()))

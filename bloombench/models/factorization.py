@@ -7,7 +7,6 @@ plus a ``batch_loss`` closure handed to the shared
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from bloombench.models.inputs import as_id_tensor, check_id_range, check_trainin
 from bloombench.models.losses import get_implicit_loss, regression_loss
 from bloombench.models.representations import BilinearNet, EmbeddingFactory
 from bloombench.models.sampling import sample_items
-from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
+from bloombench.models.training import EpochCallback, FitHistory, FitOptions, seeded_init, train
 
 __all__ = ["ExplicitFactorizationModel", "ImplicitFactorizationModel"]
 
@@ -118,7 +117,7 @@ class ImplicitFactorizationModel(_FactorizationBase):
         self.n_negatives = n_negatives if loss == "adaptive_hinge" else 1
 
     def _fit(self, interactions: Interactions, options: FitOptions,
-             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+             callback: EpochCallback | None) -> FitHistory:
         """Fit on observed (user, item) pairs (ratings are ignored); see :meth:`Model.fit`."""
         users, items = self._setup(interactions, options)
         net, num_items, n_neg, loss_fn = self.network, self.num_items, self.n_negatives, self._loss_fn
@@ -167,6 +166,7 @@ class ExplicitFactorizationModel(_FactorizationBase):
     """
 
     evaluation_defaults: dict = {}
+    stopping_metric = ("rmse", "min")
 
     def __init__(
         self,
@@ -186,7 +186,7 @@ class ExplicitFactorizationModel(_FactorizationBase):
         return {"rmse": rmse_score(self, target)}
 
     def _fit(self, interactions: Interactions, options: FitOptions,
-             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+             callback: EpochCallback | None) -> FitHistory:
         """Fit on ``interactions.ratings`` (see :meth:`Model.fit`).
 
         Raises

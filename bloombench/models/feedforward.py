@@ -32,7 +32,7 @@ Prediction
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from bloombench.encodings import Bags, Encoding, history_matrix, make_encoding
 from bloombench.models.base import Model
 from bloombench.models.inputs import as_id_tensor, check_training_data
 from bloombench.models.losses import get_output_loss
-from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
+from bloombench.models.training import EpochCallback, FitHistory, FitOptions, seeded_init, train
 
 __all__ = ["ACTIVATIONS", "INPUT_NORMS", "FeedForwardModel", "FeedForwardNet"]
 
@@ -213,7 +213,7 @@ class FeedForwardModel(Model):
         return spec
 
     def _fit(self, interactions: Interactions, options: FitOptions,
-             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+             callback: EpochCallback | None) -> FitHistory:
         """(Re)fit the encoding on ``interactions``, build the net from the options' seed, train; an epoch
         is one example per user and repeated pairs count once (see :meth:`Model.fit`)."""
         check_training_data(interactions, Interactions, "interactions")

@@ -15,6 +15,8 @@ from bloombench.checks import ArgumentError, check_choice
 from bloombench.models.base import Model
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
 from bloombench.models.feedforward import FeedForwardModel
+from bloombench.models.popularity import PopularityModel, SequencePopularityModel
+from bloombench.models.random_ranking import RandomModel, SequenceRandomModel
 from bloombench.models.sequence import ImplicitSequenceModel
 from bloombench.models.stream import StreamModel
 
@@ -26,6 +28,10 @@ _MODELS: dict[str, type[Model]] = {
     "sequence": ImplicitSequenceModel,
     "feedforward": FeedForwardModel,
     "stream": StreamModel,
+    "popularity": PopularityModel,
+    "random": RandomModel,
+    "sequence-popularity": SequencePopularityModel,
+    "sequence-random": SequenceRandomModel,
 }
 
 #: The kind a configuration without ``model.kind`` gets.

@@ -8,7 +8,6 @@ drawn from ``[1, num_items)`` so the padding id is never a negative.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 
@@ -25,14 +24,33 @@ from bloombench.models.representations import (
     make_sequence_net,
 )
 from bloombench.models.sampling import sample_items
-from bloombench.models.training import FitHistory, FitOptions, seeded_init, train
+from bloombench.models.training import EpochCallback, FitHistory, FitOptions, seeded_init, train
 
-__all__ = ["ImplicitSequenceModel"]
+__all__ = ["ImplicitSequenceModel", "NextItemModel"]
 
 REPRESENTATIONS = ("pooling", "lstm", "cnn")
 
 
-class ImplicitSequenceModel(Model):
+class NextItemModel(Model):
+    """Base of the models that fit windows of sequences and rank the next item: the facts and the
+    evaluation they share (the LSTM/CNN/pooling model below, and the sequence floors)."""
+
+    inputs = "sequences"
+    #: Spotlight's windows (the experiments' protocol): ``max_length`` an int or ``"pNN"`` (the NN-th
+    #: percentile of per-user counts in the training part), at least ``min_length`` items, stride ``step``.
+    split_defaults = {"max_length": 100, "min_length": 20, "step": None}
+    evaluation_defaults = {"ks": [5, 10, 20], "legacy": None, "exclude_preceding": False}
+
+    def evaluate(self, target: SequenceInteractions, *, train: object = None, exclude: object = None,
+                 **settings: object) -> dict[str, float]:
+        """Next-item ranking metrics of the last item of each ``target`` sequence (``exclude_preceding``
+        drops the sequence's earlier items from the ranking; ``train``/``exclude`` do not apply)."""
+        from bloombench.evaluation import evaluate_sequence_ranking
+
+        return evaluate_sequence_ranking(self, target, **settings).as_dict()
+
+
+class ImplicitSequenceModel(NextItemModel):
     """Predict the next item of a sequence from the items before it.
 
     Parameters
@@ -57,13 +75,8 @@ class ImplicitSequenceModel(Model):
         (``max(user_ids) + 1``); the net itself has no user parameters.
     """
 
-    inputs = "sequences"
     tables = {"items": "embedding_factory"}
     components = ("embedding_factory",)
-    #: Spotlight's windows (the experiments' protocol): ``max_length`` an int or ``"pNN"`` (the NN-th
-    #: percentile of per-user counts in the training part), at least ``min_length`` items, stride ``step``.
-    split_defaults = {"max_length": 100, "min_length": 20, "step": None}
-    evaluation_defaults = {"ks": [5, 10, 20], "legacy": None, "exclude_preceding": False}
 
     def __init__(
         self,
@@ -91,7 +104,7 @@ class ImplicitSequenceModel(Model):
         self.network: SequenceNet | None = None
 
     def _fit(self, sequences: SequenceInteractions, options: FitOptions,
-             callback: Callable[[int, FitHistory], None] | None) -> FitHistory:
+             callback: EpochCallback | None) -> FitHistory:
         """Fit on left-padded windows (``batch_size`` counts windows); see :meth:`Model.fit`."""
         check_training_data(sequences, SequenceInteractions, "sequences")
         num_items = int(sequences.num_items)
@@ -146,14 +159,6 @@ class ImplicitSequenceModel(Model):
         net.eval()
         _, final = net.user_representation(batch)
         return net.score_all(final)
-
-    def evaluate(self, target: SequenceInteractions, *, train: object = None, exclude: object = None,
-                 **settings: object) -> dict[str, float]:
-        """Next-item ranking metrics of the last item of each ``target`` sequence (``exclude_preceding``
-        drops the sequence's earlier items from the ranking; ``train``/``exclude`` do not apply)."""
-        from bloombench.evaluation import evaluate_sequence_ranking
-
-        return evaluate_sequence_ranking(self, target, **settings).as_dict()
 
     def embedding_tables(self) -> dict[str, torch.nn.Module]:
         return {"items": self._require_fitted().item_embeddings}

@@ -116,6 +116,8 @@ class StreamModel(Model):
     tables = {"users": "user_embedding_factory"}
     components = ("user_embedding_factory",)
     fit_defaults = {"epochs": 1, "batch_size": 1024, "lr": 0.05, "l2": 0.0, "optimizer": "adagrad"}
+    # one prequential pass (``epochs`` passes over each window): no early stopping, so no ``patience``
+    fit_fields = ("epochs", "batch_size", "lr", "l2", "optimizer", "seed", "device")
     evaluation_defaults: dict = {}
 
     def __init__(self, embedding_dim: int = 32, loss: str = "bpr", eval_events: int = 1000,

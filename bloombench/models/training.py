@@ -13,11 +13,14 @@ Optimizers (``optimizer=``):
     (Spotlight's setting, used by the anchors).
 ``"adam-sparse"``
     Embedding tables are built with ``sparse=True``; every parameter that
-    receives a *sparse* gradient is optimised by ``torch.optim.SparseAdam``,
-    which supports **no weight decay** (``l2`` does not apply to those tables),
-    and the rest (biases, LSTM/CNN weights) by ``Adam(weight_decay=l2)``.
-    Adam's moment estimates then only decay for the rows seen in a batch
-    ("lazy Adam"), so results differ slightly from ``"adam"``.
+    receives a *sparse* gradient is optimised by :class:`LazyAdam`
+    (``torch.optim.SparseAdam`` plus ``l2``: the gradient of
+    ``l2/2 * ||row||^2`` is added to every row a batch looked up, which is
+    what ``Adam(weight_decay=l2)`` adds to those rows), and the rest (biases,
+    LSTM/CNN weights) by ``Adam(weight_decay=l2)``. So sparse gradients change
+    the cost of a step, not the model: only rows a batch does not touch differ
+    from ``"adam"`` (neither their weights nor their moments move: "lazy
+    Adam").
 ``"adagrad"``, ``"sgd"``
     ``torch.optim.Adagrad`` / ``torch.optim.SGD`` with ``weight_decay=l2``,
     dense tables.
@@ -25,6 +28,11 @@ Optimizers (``optimizer=``):
 Which parameters are sparse is decided from the gradients of the first batch
 (falling back to a module attribute ``sparse=True`` for parameters without a
 gradient then), never from the type of the embedding layer.
+
+Early stopping (``patience``) is a callback of the loop
+(:class:`~bloombench.models.early_stopping.EarlyStopping`, wired in by
+:meth:`bloombench.models.Model.fit`): a callback that returns true ends
+training after that epoch.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,6 +54,8 @@ __all__ = [
     "FitHistory",
     "FitOptions",
     "between_epochs",
+    "EpochCallback",
+    "LazyAdam",
     "build_optimizers",
     "resolve_device",
     "seeded_init",
@@ -54,6 +65,8 @@ __all__ = [
 OPTIMIZERS = ("adam", "adam-sparse", "adagrad", "sgd")
 
 BatchLoss = Callable[[tuple[torch.Tensor, ...], torch.Generator], torch.Tensor]
+#: ``callback(epoch, history)`` after each epoch (``epoch`` counts from 0); a true return value stops training.
+EpochCallback = Callable[[int, "FitHistory"], "bool | None"]
 
 
 @dataclass
@@ -68,11 +81,18 @@ class FitHistory:
         Wall-clock seconds of each epoch (CUDA work synchronised before reading the clock).
     epochs : int
         Number of completed epochs.
+    best_epoch : int or None
+        The epoch (1-based) whose weights the model ends with: the best on validation with early
+        stopping, else the last one; None when no epoch ran (models that train nothing).
+    validation : list of float
+        The early-stopping metric on the validation data after each epoch (empty without early stopping).
     """
 
     losses: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     epochs: int = 0
+    best_epoch: int | None = None
+    validation: list[float] = field(default_factory=list)
 
     @property
     def total_seconds(self) -> float:
@@ -110,7 +130,7 @@ class FitOptions:
     Parameters
     ----------
     epochs : int
-        Passes over the data (>= 1).
+        Passes over the data (>= 1); with ``patience``, the most epochs.
     batch_size : int
         Examples per minibatch (>= 1).
     lr : float
@@ -125,6 +145,10 @@ class FitOptions:
         Seeds the initialisation, shuffling and negative sampling.
     progress : bool
         Show a tqdm bar per epoch.
+    patience : int or None
+        Early stopping: after each epoch the model is evaluated on validation data, training stops once
+        ``patience`` epochs in a row did not improve on the best, and the best epoch's weights are
+        restored (:meth:`bloombench.models.Model.fit`). None trains all ``epochs``.
     """
 
     # The one owner of the training defaults (a model kind overrides some with its ``fit_defaults``).
@@ -136,6 +160,7 @@ class FitOptions:
     device: str | torch.device = "cpu"
     seed: int = 0
     progress: bool = False
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -148,6 +173,7 @@ class FitOptions:
             "seed": check_int("seed", self.seed, 0),
             "progress": bool(self.progress),
             "device": resolve_device(self.device),
+            "patience": None if self.patience is None else check_int("patience", self.patience),
         }
         for name, value in checked.items():  # frozen: store the normalised values this way
             object.__setattr__(self, name, value)
@@ -198,6 +224,48 @@ def _fusable(params: Sequence[torch.Tensor]) -> bool:
             and all(p.dtype.is_floating_point for p in params))
 
 
+class LazyAdam(torch.optim.SparseAdam):
+    """``torch.optim.SparseAdam`` with ``weight_decay``: Adam's L2 term on the rows a batch looked up.
+
+    ``SparseAdam`` takes no weight decay, so a model trained with sparse gradients would be a less
+    regularised model than the same one trained with ``Adam(weight_decay=l2)``. Before each step this adds
+    ``weight_decay * row`` (the gradient of ``weight_decay/2 * ||row||^2``) to the sparse gradient of every
+    row present in it, once per row however often the batch looked it up: exactly what
+    ``Adam(weight_decay=...)`` adds to those rows' gradients. Rows a batch did not look up stay untouched,
+    as ``SparseAdam`` leaves them.
+
+    Parameters
+    ----------
+    params : iterable
+        Parameters with sparse gradients.
+    lr : float
+        Learning rate.
+    weight_decay : float
+        The L2 coefficient (``FitOptions.l2``).
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr=lr)
+        weight_decay = check_number("weight_decay", weight_decay, low=0)
+        for group in self.param_groups:
+            group.setdefault("weight_decay", weight_decay)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        for group in self.param_groups:
+            decay = group["weight_decay"]
+            if not decay:
+                continue
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad.coalesce()  # one entry per looked-up row (SparseAdam coalesces anyway)
+                rows = grad.indices()[0]
+                param.grad = torch.sparse_coo_tensor(grad.indices(), grad.values() + decay * param[rows],
+                                                     grad.shape, is_coalesced=True, check_invariants=False)
+        return super().step(closure)
+
+
 def build_optimizers(net: nn.Module, options: FitOptions) -> list[torch.optim.Optimizer]:
     """The optimizers of ``options.optimizer`` over the trainable parameters of ``net`` (fused where torch
     can); ``"adam-sparse"`` needs the gradients of one backward pass to tell sparse from dense."""
@@ -212,7 +280,7 @@ def build_optimizers(net: nn.Module, options: FitOptions) -> list[torch.optim.Op
             "optimizer='adam-sparse' but no parameter received a sparse gradient: the "
             "embedding factory must honour sparse=True"
         )
-    optimizers: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(sparse, lr=lr)]
+    optimizers: list[torch.optim.Optimizer] = [LazyAdam(sparse, lr=lr, weight_decay=l2)]
     if dense:
         optimizers.append(torch.optim.Adam(dense, lr=lr, weight_decay=l2, fused=_fusable(dense) or None))
     return optimizers
@@ -247,7 +315,7 @@ def train(
     batch_loss: BatchLoss,
     options: FitOptions,
     *,
-    callback: Callable[[int, FitHistory], None] | None = None,
+    callback: EpochCallback | None = None,
     desc: str = "fit",
 ) -> FitHistory:
     """Train ``net`` (already on ``options.device``) by minibatch gradient descent.
@@ -271,7 +339,8 @@ def train(
     options : FitOptions
         Epochs, batch size, optimizer, seed, ...
     callback : callable, optional
-        ``callback(epoch, history)`` after each epoch (e.g. to evaluate).
+        ``callback(epoch, history)`` after each epoch (e.g. to evaluate; its time is not part of the
+        epoch's seconds); returning true stops training there (early stopping).
     desc : str
         Label of the progress bar.
 
@@ -300,8 +369,8 @@ def train(
     n_batches = -(-n_examples // size)
     history = FitHistory()
     optimizers: list[torch.optim.Optimizer] | None = None
-    net.train()
     for epoch in range(options.epochs):
+        net.train()  # every epoch: a callback may have evaluated (and so switched to eval mode) in between
         _synchronize(device)
         start = time.perf_counter()
         if epoch:
@@ -341,6 +410,6 @@ def train(
         history.epochs += 1
         if options.progress:
             tqdm.write(f"{desc} epoch {epoch + 1}: loss {history.losses[-1]:.5f} ({seconds:.2f} s)")
-        if callback is not None:
-            callback(epoch, history)
+        if callback is not None and callback(epoch, history):
+            break
     return history

@@ -23,6 +23,7 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
 ``hash``
     The hash family (``params.hash`` of the record's embedding or encoding; '' where it names none).
 ``compression``
+    The record's ``compression`` (the spec's placement of the trial), else ``params.bytes_ratio`` or
     ``params.compression_ratio`` of the embedding or encoding; 1.0 for the full table and for the baseline;
     for a full table at a smaller embedding dimension than the baseline's (``reduced_dim``, the
     equal-memory baseline), its embedding-bytes ratio to the baseline; NaN for a floor.
@@ -104,7 +105,7 @@ CONTEXT_COLUMNS = ("experiment", "config.dataset.name", "table_rows", "config.sp
 #: What must match between a trial and a floor (the same data; plus every ``config.dataset.synthetic.*`` column).
 DATA_CONTEXT_COLUMNS = ("experiment", "config.dataset.name", "table_rows", "config.split.kind")
 # Settings that size the table or draw its hashes: the x axis or the noise, never part of a label.
-_UNLABELLED = frozenset({"compression_ratio", "num_buckets", "seed"})
+_UNLABELLED = frozenset({"compression_ratio", "bytes_ratio", "num_buckets", "seed"})
 _ALIASES = {"num_hashes": "k"}
 _ADDED = [PHASE, "is_floor", "floor", "part_section", "method_id", "method", "method_base", "hash", "compression",
           "reduced_dim", "table_rows", "accuracy", "context", "data_context", "seed_key", "is_baseline",
@@ -356,7 +357,9 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     out["method"] = method_labels(out).where(~out["is_floor"], _floor_labels(out))
     out["method_base"] = method_labels(out, exclude=("hash",)).where(~out["is_floor"], out["method"])
     out["hash"] = out[HASH].map(value_text) if HASH in out.columns else ""
-    compression = _numeric(out, COMPRESSION)
+    compression = _numeric(out, PARAMS + "bytes_ratio").fillna(_numeric(out, COMPRESSION))
+    if "compression" in out.columns:  # the spec's own placement, recorded with the trial (a scaled full table)
+        compression = _numeric(out, "compression").fillna(compression)
     # The uncompressed reference sits at 1.0: the full table, or a record marked as the spec's baseline
     # (e.g. the paper's identity encoding), unless it names a ratio of its own.
     reference = out["method_id"].eq("full")
