@@ -1,7 +1,7 @@
 """``bloombench reproduce``: run a profile's experiments into ``results/`` and build the report.
 
-The ``quick`` profile runs the five shipped experiments at reduced scale on MovieLens 100K on the CPU
-(what ``tox -e reproduce`` runs); ``full`` runs them at paper scale (MovieLens 1M where present, more
+The ``quick`` profile runs the seven shipped experiments at reduced scale (MovieLens 100K, small planted
+and streamed data) on the CPU (what ``tox -e reproduce`` runs); ``full`` runs them at paper scale (MovieLens 1M where present, more
 seeds, the GPU when there is one). Trials already recorded ``ok`` are skipped, so an interrupted run
 resumes where it stopped.
 """
@@ -20,8 +20,10 @@ __all__ = ["PROFILES", "reproduce"]
 
 #: The shipped specs each profile runs, in order; each spec is loaded with the profile of the same name.
 PROFILES: dict[str, tuple[str, ...]] = {
-    "quick": ("factorization", "spotlight-sequence", "hash-functions", "speed", "paper"),
-    "full": ("factorization", "spotlight-sequence", "hash-functions", "speed", "paper"),
+    "quick": ("factorization", "spotlight-sequence", "hash-functions", "speed", "paper", "regime",
+              "open-vocabulary"),
+    "full": ("factorization", "spotlight-sequence", "hash-functions", "speed", "paper", "regime",
+             "open-vocabulary"),
 }
 
 
