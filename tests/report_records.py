@@ -110,10 +110,38 @@ def encodings(experiment: str) -> list[dict]:
     return made + floors(experiment)
 
 
+#: The regime experiment's made-up regimes: (catalogue size d, mean history length c) -> Bloom k=2 MRR at m/d
+#: 0.1 and 0.5, and the regime's popularity floor (one-hot input/output: 0.100 in every regime).
+REGIMES = {(1000, 10): ((0.060, 0.090), 0.030), (1000, 50): ((0.020, 0.040), 0.015)}
+
+
+def regimes(experiment: str) -> list[dict]:
+    """The regime setting: per planted (d, c), identity (m = d) as baseline, Bloom k=2 at m/d 0.1 and 0.5,
+    and the floors; ``config.model.target_fraction`` 0.5."""
+    made = []
+    for (items, history), ((low, high), popularity) in REGIMES.items():
+        planted = {"num_items": items, "mean_history": history, "seed": 0}
+        rows = encodings(experiment)
+        rows = [r for r in rows if r["variant"] != "popularity"] + [
+            r for r in floors(experiment, popularity=popularity) if r["variant"] == "popularity"]
+        for r in rows:
+            r["config"]["dataset"] = {"name": "planted", "synthetic": dict(planted)}
+            r["trial_key"] += f"|{items}|{history}"
+            if r["config"]["model"]["kind"] == "feedforward":
+                r["config"]["model"]["target_fraction"] = 0.5
+            ratio = r["config"].get("encoding", {}).get("params", {}).get("compression_ratio")
+            if ratio is not None:
+                r["config"]["encoding"]["params"]["num_hashes"] = 2
+                r["test"]["mrr"] = r["validation"]["mrr"] = (low if ratio == 0.1 else high)
+        made += rows
+    return made
+
+
 def write(root: Path) -> Path:
-    """``floors`` (methods + floors), ``hashes``, ``paper`` (encodings) and ``old`` (no floor, no small dim)."""
+    """``floors`` (methods + floors), ``hashes``, ``paper`` (encodings), ``regime`` (encodings over two planted
+    regimes) and ``old`` (no floor, no small dim)."""
     made = {"floors": methods("floors") + floors("floors"), "hashes": hash_families("hashes"),
-            "paper": encodings("paper"),
+            "paper": encodings("paper"), "regime": regimes("regime"),
             "old": [r for r in methods("old") if r["variant"] != "full d=4"]}
     for experiment, records in made.items():
         store = ResultStore(root, experiment)

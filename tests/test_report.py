@@ -348,6 +348,8 @@ def test_report_writes_figures_tables_and_a_page(report: Path, results: Path) ->
         *(f"figures/{name}/{figure}.png" for name in ("floors", "hashes", "old", "paper")
           for figure in ("accuracy_ratio", "accuracy_bytes", "time_ratio")),
         "figures/hashes/hash_families.png",
+        # the planted regimes: one curve would pool them, so no accuracy_ratio; the per-regime figures instead
+        *(f"figures/regime/{figure}.png" for figure in ("accuracy_bytes", "time_ratio", "regime", "regime_fill")),
     }
     for name in figures:
         width, height = png_size(out / name)

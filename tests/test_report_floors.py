@@ -21,7 +21,14 @@ from scipy import stats
 import report_records
 from bloombench.report import build_report
 from bloombench.report.compare import family_overlap, hash_tests, holm, pareto_mask
-from bloombench.report.figures import accuracy_ratio_figure, accuracy_vs_bytes_figure, hash_family_figure
+from bloombench.report.figures import (
+    FigureAbsent,
+    accuracy_ratio_figure,
+    accuracy_vs_bytes_figure,
+    hash_family_figure,
+    regime_fill_figure,
+    regime_panels_figure,
+)
 from bloombench.report.findings import findings
 from bloombench.report.html import FLAG_MARK, table_view
 from bloombench.report.plotting import OTHER_COLOUR
@@ -338,3 +345,30 @@ def test_page_shows_each_caption_once_and_notes_absent_figures_neutrally(page: P
     assert "m/d (bits of the code ÷ items)" not in html  # an axis label lives in the figure only
     assert (out / "tables" / "floors" / "floors.csv").is_file()
     assert (out / "tables" / "hashes" / "hash_tests.md").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ regimes
+
+
+def test_the_regime_figures_keep_each_regime_apart_with_its_own_floors(made_up: Path) -> None:
+    from bloombench.theory import bloom_fill
+
+    data = prepare(records(made_up, "regime"))
+    with pytest.raises(FigureAbsent, match=r"span 2 datasets"):  # one pooled curve would mix the regimes
+        accuracy_ratio_figure(data)
+    fig, _ = regime_panels_figure(data)
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in shown] == ["d = 1,000, c = 10", "d = 1,000, c = 50"]
+    for ax, ((_, _), (means, popularity)) in zip(shown, report_records.REGIMES.items()):
+        curve = [line for line in ax.get_lines() if len(line.get_xdata()) == 2]
+        baseline = {s: mrr(0.100, s) for s in SEEDS}  # each trial is divided by its seed's baseline
+        assert np.allclose(curve[0].get_ydata(), [np.mean([m / baseline[s] for s in SEEDS]) for m in means])
+        # the regime's own popularity floor (mean over its seeds of the paired ratio) is drawn there
+        floor = np.mean([(popularity + 0.4 * NOISE[s]) / baseline[s] for s in SEEDS])
+        levels = [float(line.get_ydata()[0]) for line in ax.get_lines() if len(set(line.get_ydata())) == 1]
+        assert any(abs(level - floor) < 1e-9 for level in levels)
+    fig, _ = regime_fill_figure(data)
+    fills = sorted({round(float(x), 9) for line in fig.axes[1].get_lines() for x in line.get_xdata()} - {0.0, 1.0})
+    expected = sorted({round(bloom_fill(2, c * 0.5, ratio * d), 9) for d, c in report_records.REGIMES
+                       for ratio in (0.1, 0.5)})
+    assert fills == expected

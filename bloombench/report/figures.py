@@ -49,7 +49,7 @@ from bloombench.report.stats import CONFIDENCE
 
 __all__ = ["FIGURES", "FigureAbsent", "FigureResult", "FigureSpec", "accuracy_ratio_figure",
            "accuracy_vs_bytes_figure", "collision_figure", "footnote", "hash_family_figure", "render_figures",
-           "speed_figure", "time_ratio_figure"]
+           "regime_fill_figure", "regime_panels_figure", "speed_figure", "time_ratio_figure"]
 
 # Paired (measured, expected under ideal hashing, axis label) collision measures.
 _COLLISION_MEASURES = (
@@ -152,6 +152,10 @@ def _ratio_vs_compression(data: pd.DataFrame, column: str, ylabel: str) -> tuple
         shown = ", ".join(compression_label(v) for v in levels) or "none"
         raise FigureAbsent(f"the compressed trials hold {len(levels)} compression level(s) ({shown}) with a "
                            f"finite {column}; a curve needs at least 2 (the tables give the values)")
+    spread = rows["data_context"].nunique()
+    if column == "accuracy_ratio" and spread > 1:
+        raise FigureAbsent(f"the trials span {spread} datasets (e.g. planted regimes); one curve would pool "
+                           "their ratios: the per-regime figures show them apart")
     text = words(data)
     by_family = rows.loc[rows["hash"] != "", "hash"].nunique() >= 2
     # With several hash families a panel per method, a colour per family; else one panel, a colour per method.
@@ -304,6 +308,93 @@ def collision_figure(data: pd.DataFrame) -> tuple[Figure, str]:
 
 
 #: The report's figures, in page order.
+# The regime experiment's axes, read from the records: the planted catalogue size d, the mean history
+# length c, the code's k, and the share of a history the model predicts (the rest is encoded as input).
+_ITEMS = "config.dataset.synthetic.num_items"
+_HISTORY = "config.dataset.synthetic.mean_history"
+_HASHES = "config.encoding.params.num_hashes"
+_TARGET = "config.model.target_fraction"
+
+
+def _regime_rows(data: pd.DataFrame) -> pd.DataFrame:
+    """The compressed trials with their regime: ``regime`` label ("d = 1,000, c = 10"), ``k`` and the
+    theoretical ``fill`` of the input half of a mean history's Bloom code (:func:`bloombench.theory.bloom_fill`)."""
+    from bloombench.theory import bloom_fill
+
+    missing = [c for c in (_ITEMS, _HISTORY, _HASHES) if c not in data.columns]
+    if missing:
+        raise FigureAbsent(f"the trials record no {', '.join(missing)}: the regime figures need planted data with "
+                           "its catalogue size and mean history length, and a Bloom code's k")
+    rows = finite(method_rows(data), "accuracy_ratio", "compression", _ITEMS, _HISTORY, _HASHES)
+    rows = rows[~rows["is_baseline"].astype(bool)].copy()
+    regimes = rows[[_ITEMS, _HISTORY]].drop_duplicates()
+    if len(regimes) < 2:
+        raise FigureAbsent(f"the trials hold {len(regimes)} (catalogue size, history length) regime(s); "
+                           "the regime figures compare at least 2")
+    d, c = (pd.to_numeric(rows[col]).astype(float) for col in (_ITEMS, _HISTORY))
+    k = pd.to_numeric(rows[_HASHES]).astype(float)
+    inputs = c * (1 - pd.to_numeric(rows[_TARGET], errors="coerce").fillna(0.5).astype(float))
+    bits = (rows["compression"].astype(float) * d).clip(lower=1)
+    rows["regime"] = [f"d = {a:,.0f}, c = {b:g}" for a, b in zip(d, c)]
+    rows["k"] = [f"k = {v:g}" for v in k]
+    rows["fill"] = [bloom_fill(*args) for args in zip(k, inputs, bits)]
+    return rows.sort_values([_ITEMS, _HISTORY])
+
+
+def _log_ticks(ax, values: pd.Series) -> None:
+    """A log x axis ticked at the grid's own values (few, so each is labelled plainly)."""
+    ticks = sorted(set(values.astype(float)))
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [compression_label(v) for v in ticks])
+    ax.minorticks_off()
+
+
+def regime_panels_figure(data: pd.DataFrame) -> tuple[Figure, str]:
+    """Accuracy ratio against m/d, one panel per (catalogue size d, mean history length c), a line per k,
+    with that regime's floors."""
+    rows = _regime_rows(data)
+    regimes = list(dict.fromkeys(rows["regime"]))
+    columns = min(3, len(regimes))
+    fig, axes = canvas(columns, rows=-(-len(regimes) // columns), panel_width=4.2)
+    colours = palette(order(rows["method"]))
+    bands: list = []
+    for ax, regime in zip(axes, regimes):
+        part = rows[rows["regime"] == regime]
+        lines(ax, part, "compression", "accuracy_ratio", "method", colours)
+        reference = reference_line(ax, f"baseline: {words(data).baseline}")
+        context = set(part["data_context"])
+        bands = floor_bands([ax], data[data["data_context"].isin(context)], "accuracy_ratio") or bands
+        ax.set(xlabel=words(data).short, ylabel="ratio to the baseline", title=regime)
+        _log_ticks(ax, part["compression"])
+    for ax in axes[len(regimes):]:
+        ax.set_visible(False)
+    legend(fig, colours, "method", [reference, *bands])
+    return fig, (f"Each point: {_metric_name(data)} of a trial divided by that of {_denominator(data)}, one panel "
+                 "per planted catalogue size d and mean history length c; the floors of that regime as bands.")
+
+
+def regime_fill_figure(data: pd.DataFrame) -> tuple[Figure, str]:
+    """Accuracy ratio against m/d and against the theoretical fill of the input code, a colour per regime:
+    if the fill explains the loss, the regimes that spread apart on the left collapse on the right."""
+    rows = _regime_rows(data)
+    colours = palette(list(dict.fromkeys(rows["regime"])))
+    fig, axes = canvas(2)
+    for ax, x, label in ((axes[0], "compression", words(data).short),
+                         (axes[1], "fill", "fill of the input code under ideal hashing, 1 − exp(−k c_in / m)")):
+        for marker, (k, part) in zip("os^D", rows.groupby("k", sort=True)):
+            lines(ax, part, x, "accuracy_ratio", "regime", colours, marker=marker, linestyle="-" if marker == "o" else "--")
+        reference = reference_line(ax, f"baseline: {words(data).baseline}")
+        ax.set(xlabel=label, ylabel="ratio to the baseline")
+    _log_ticks(axes[0], rows["compression"])
+    styles = [Line2D([], [], color="0.3", marker=m, linestyle="-" if m == "o" else "--", label=k)
+              for m, k in zip("os^D", sorted(set(rows["k"])))]
+    legend(fig, colours, "regime (catalogue d, mean history c)", [*styles, reference])
+    return fig, (f"Each point: {_metric_name(data)} of a trial divided by that of {_denominator(data)}; colour: the "
+                 "planted regime, marker: the code's k. Right: the same points against the expected share of the "
+                 "m input bits a history's code sets (c_in: the items of a mean history given as input), "
+                 "the quantity the paper's 'little loss down to m/d = 1/5' depends on besides m/d.")
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("accuracy_ratio", "Accuracy ratio to the baseline vs compression", accuracy_ratio_figure),
     FigureSpec("accuracy_bytes", "Accuracy vs embedding bytes", accuracy_vs_bytes_figure),
@@ -311,6 +402,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("speed", "Seconds per epoch vs table rows", speed_figure),
     FigureSpec("hash_families", "Hash-family comparison", hash_family_figure),
     FigureSpec("collisions", "Collision diagnostics: measured vs ideal hashing", collision_figure),
+    FigureSpec("regime", "Accuracy ratio vs m/d per regime (catalogue size, history length)", regime_panels_figure),
+    FigureSpec("regime_fill", "Accuracy ratio vs m/d and vs the code's theoretical fill", regime_fill_figure),
 )
 
 
