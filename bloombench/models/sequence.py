@@ -128,11 +128,10 @@ class ImplicitSequenceModel(NextItemModel):
         def batch_loss(batch_data: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
             (batch,) = batch_data
             states, _ = net.user_representation(batch)
-            positive = net(states, batch)
-            shape = (n_neg, *batch.shape) if adaptive else batch.shape
-            negatives = sample_items(num_items, shape, generator=generator, padding_idx=PADDING_IDX)
-            negative = net(states, negatives)
-            return loss_fn(positive, negative, batch != PADDING_IDX)
+            negatives = sample_items(num_items, (n_neg, *batch.shape), generator=generator, padding_idx=PADDING_IDX)
+            # One scoring call for the targets and the negatives (one item lookup, one backward through it).
+            scores = net(states, torch.cat([batch.unsqueeze(0), negatives]))
+            return loss_fn(scores[0], scores[1:] if adaptive else scores[1], batch != PADDING_IDX)
 
         return train(net, (data,), batch_loss, options, callback=callback, desc=type(self).__name__)
 
