@@ -46,6 +46,7 @@ from bloombench.report.plotting import (
 from bloombench.report.prepare import BYTES, TIME, collision_frame, higher_is_better, method_rows, value_text
 from bloombench.report.provenance import context_description, machine_description
 from bloombench.report.stats import CONFIDENCE
+from bloombench.report.stream_figures import STREAM_FIGURES
 
 __all__ = ["FIGURES", "FigureAbsent", "FigureResult", "FigureSpec", "accuracy_ratio_figure",
            "accuracy_vs_bytes_figure", "collision_figure", "footnote", "hash_family_figure", "render_figures",
@@ -404,6 +405,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("collisions", "Collision diagnostics: measured vs ideal hashing", collision_figure),
     FigureSpec("regime", "Accuracy ratio vs m/d per regime (catalogue size, history length)", regime_panels_figure),
     FigureSpec("regime_fill", "Accuracy ratio vs m/d and vs the code's theoretical fill", regime_fill_figure),
+    *(FigureSpec(*spec) for spec in STREAM_FIGURES),  # the open-vocabulary stream's per-window series
 )
 
 
