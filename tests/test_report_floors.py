@@ -313,6 +313,34 @@ def test_findings_state_the_numbers_of_the_tables(made_up: Path) -> None:
     assert "Below the popularity floor" not in old
 
 
+def test_a_spec_explanation_turns_the_below_floor_flag_into_an_explained_finding(made_up: Path,
+                                                                                 tmp_path: Path) -> None:
+    from bloombench.experiments.spec import SpecError, parse_spec
+    from bloombench.report.provenance import spec_explanations
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "floors"\n[explanations]\nbelow_popularity = """The users share\n  rows."""\n')
+    text = spec_explanations([tmp_path / "notes.md", spec])
+    assert text == {"below_popularity": "The users share rows."}
+    found = {f.topic: f for f in findings(prepare(records(made_up, "floors")), {}, text)}
+    explained = found["Below the popularity floor (explained)"]
+    assert not explained.flagged and explained.items[-1] == "Explanation (the spec's [explanations]): The users share rows."
+    assert explained.items[0].startswith("hashing trick at compression 0.25")  # the settings are still listed
+    assert spec_explanations([tmp_path / "missing.toml"]) == {}
+    with pytest.raises(SpecError, match=r"explanations: must map findings \['below_popularity'\]"):
+        parse_spec(TINY_SPEC.replace('name = "t"', 'name = "t"\n[explanations]\nabove = "x"'))
+
+
+TINY_SPEC = """name = "t"
+[base]
+dataset = { name = "synthetic" }
+[[variants]]
+label = "full"
+baseline = true
+embedding = { method = "full" }
+"""
+
+
 def test_hash_findings_answer_with_the_paired_tests(made_up: Path) -> None:
     found = {f.topic: f for f in findings(prepare(records(made_up, "hashes")), {"fig-hash_families": "#h"})}
     answer = found["Does the hash family matter?"]

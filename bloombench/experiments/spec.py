@@ -10,6 +10,8 @@ refused::
     metric = "mrr"                    # selection metric: a key of the validation/test metrics
     diagnostics = false               # record collision diagnostics of the hashed tables
     max_concurrent = 1                # optional cap on trials in flight (timing experiments: 1)
+    [explanations]                    # optional: what the report prints under a finding it flags, with
+    below_popularity = "..."          # the evidence (e.g. an ablation variant) the explanation rests on
 
     [base]                            # trial config shared by every trial (see experiments.config)
     model = {kind = "implicit", loss = "bpr", embedding_dim = 32}
@@ -95,7 +97,9 @@ __all__ = ["Dimension", "ExperimentSpec", "SearchSpec", "SpecError", "TrialSpec"
            "load_spec", "parse_spec"]
 
 _TOP_KEYS = {"name", "description", "seeds", "selection", "metric", "diagnostics", "max_concurrent", "base",
-             "contexts", "grid", "variants", "search", "profiles"}
+             "contexts", "grid", "variants", "search", "profiles", "explanations"}
+#: The findings a spec may explain (``[explanations]``), read by :mod:`bloombench.report.findings`.
+EXPLAINABLE = ("below_popularity",)
 _SELECTIONS = ("validation", "legacy")
 _LOWER_IS_BETTER = ("rmse",)
 _METRIC = re.compile(r"^(mrr|rmse|(precision|recall|ndcg|hit_rate)@\d+)$")
@@ -359,6 +363,11 @@ def parse_spec(text: str, *, profiles: Sequence[str] = (), path: str | None = No
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise _fail(f"{where}: description", f"must be a string, got {description!r}")
+    explanations = raw.get("explanations", {})
+    if not isinstance(explanations, dict) or not all(
+            k in EXPLAINABLE and isinstance(v, str) and v.strip() for k, v in explanations.items()):
+        raise _fail(f"{where}: explanations", f"must map findings {list(EXPLAINABLE)} to non-empty text, "
+                    f"got {explanations!r}")
     seeds = raw.get("seeds", [0, 1, 2])
     if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
             or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in seeds)):

@@ -29,6 +29,7 @@ from bloombench.report.provenance import (
     environment_table,
     machine_description,
     spec_description,
+    spec_explanations,
     spec_files,
 )
 from bloombench.report.stats import CONFIDENCE
@@ -155,7 +156,8 @@ def _section(results_dir: Path, experiment: str, anchor: str, out: Path, written
         "counts": {"final": int(((phase == FINAL) & (status == OK)).sum()),
                    "search": int(((phase == SEARCH) & (status == OK)).sum()),
                    "failed": int((status != OK).sum())},
-        "figures": figures, "tables": tables, "absent_tables": absent, "findings": findings(final, links),
+        "figures": figures, "tables": tables, "absent_tables": absent,
+        "findings": findings(final, links, spec_explanations([results_dir / experiment / s["name"] for s in specs])),
         "search": _table(search, "search", "Hyperparameter search", "Search trials (ok): the settings that vary, "
                          "the validation metric, and the configuration carried into the final trials.",
                          tables_dir, out, anchor, written) if not search.empty else None,

@@ -163,7 +163,8 @@ def _kept_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str]) -> 
     return Finding("Accuracy kept", lead, sentences, **_link(links, "fig-accuracy_ratio", "accuracy"))
 
 
-def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str]) -> Finding | None:
+def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str],
+                   explanation: str | None = None) -> Finding | None:
     rows = method_rows(data)
     rows = rows[rows["popularity_accuracy"].notna() & np.isfinite(rows["accuracy"].astype(float))]
     if rows.empty:
@@ -181,14 +182,18 @@ def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str]) ->
                                                      "floor's.", **link)
     settings = _Settings(data)
     lead = (f"{len(below)} of {len(table)} method settings have a mean {metric} "
-            f"{'below' if higher else 'above (worse than)'} the popularity floor's, a result to explain before "
-            "trusting the experiment:")
+            f"{'below' if higher else 'above (worse than)'} the popularity floor's, "
+            + ("explained by the spec (below the list)." if explanation else
+               "a result to explain before trusting the experiment:"))
     sentences = []
     for row in below.itertuples(index=False):
         sentences.append(f"{settings.name(row.method, row.compression)}: {metric} {_num(row.accuracy_mean)} "
                          f"{_ci(row.accuracy_ci_low, row.accuracy_ci_high)} against popularity's "
                          f"{_num(row.popularity)}, {_num(row.popularity_ratio_mean)}× popularity "
                          f"{_ci(row.popularity_ratio_ci_low, row.popularity_ratio_ci_high)}.")
+    if explanation:
+        sentences.append(f"Explanation (the spec's [explanations]): {explanation}")
+        return Finding("Below the popularity floor (explained)", lead, sentences, **link)
     return Finding("Below the popularity floor", lead, sentences, **link, flagged=True)
 
 
@@ -274,7 +279,8 @@ def _speed_finding(data: pd.DataFrame, links: Mapping[str, str]) -> Finding | No
     return Finding("Speed", lead, sentences, **_link(links, "fig-time_ratio", "fig-speed", "speed", "accuracy"))
 
 
-def findings(data: pd.DataFrame, links: Mapping[str, str]) -> list[Finding]:
+def findings(data: pd.DataFrame, links: Mapping[str, str],
+             explanations: Mapping[str, str] | None = None) -> list[Finding]:
     """The findings of one experiment's prepared final trials.
 
     Parameters
@@ -284,6 +290,9 @@ def findings(data: pd.DataFrame, links: Mapping[str, str]) -> list[Finding]:
     links : mapping
         What the page holds, by name: ``fig-<figure name>`` for each drawn figure and each table's file
         stem (``accuracy``, ``floors``, ...), mapped to its ``#anchor``.
+    explanations : mapping, optional
+        The spec's ``[explanations]``: ``below_popularity`` is printed under the settings below the
+        popularity floor, which are then listed as explained rather than flagged.
 
     Returns
     -------
@@ -296,7 +305,8 @@ def findings(data: pd.DataFrame, links: Mapping[str, str]) -> list[Finding]:
     out: list[Finding | None] = []
     if metric is not None and np.isfinite(data["accuracy"].astype(float)).any():  # floors alone have findings too
         out += [_floor_finding(data, metric, links), _kept_finding(data, metric, links),
-                _below_finding(data, metric, links), _frontier_finding(data, metric, links),
+                _below_finding(data, metric, links, (explanations or {}).get("below_popularity")),
+                _frontier_finding(data, metric, links),
                 _hash_finding(data, metric, links)]
     out.append(_speed_finding(data, links))
     return [f for f in out if f is not None]

@@ -15,7 +15,7 @@ import pandas as pd
 from bloombench.report.prepare import FLOOR_KINDS, value_text
 
 __all__ = ["SPEC_PATTERNS", "config_table", "context_description", "environment_table", "machine_description",
-           "spec_description", "spec_files", "wrap"]
+           "spec_description", "spec_explanations", "spec_files", "wrap"]
 
 #: Files under ``results/<experiment>/`` shown verbatim as the experiment's spec.
 SPEC_PATTERNS = ("*.toml", "*.yaml", "*.yml", "spec*.json")
@@ -126,19 +126,36 @@ def spec_files(results_dir: str | Path, experiment: str) -> list[Path]:
     return sorted(found)
 
 
+def _specs(paths: list[Path]) -> list[dict]:
+    """The TOML specs among ``paths`` that parse, in order."""
+    parsed = []
+    for path in paths:
+        if path.suffix != ".toml":
+            continue
+        try:
+            parsed.append(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):  # unreadable: shown as it is, or not
+            continue
+    return parsed
+
+
+def spec_explanations(paths: list[Path]) -> dict[str, str]:
+    """The ``[explanations]`` of the first TOML spec among ``paths`` that has them (``{}`` when none does):
+    the text a flagged finding is explained by, whitespace collapsed."""
+    for spec in _specs(paths):
+        table = spec.get("explanations")
+        if isinstance(table, dict) and table:
+            return {str(k): " ".join(str(v).split()) for k, v in table.items()}
+    return {}
+
+
 def spec_description(paths: list[Path]) -> str:
     """The ``description`` of the first TOML spec among ``paths`` that has one ('' when none does).
 
     Looked up at the top level and in an ``[experiment]`` table; a spec that does not parse is skipped
     (it is still shown verbatim in the report).
     """
-    for path in paths:
-        if path.suffix != ".toml":
-            continue
-        try:
-            spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            continue
+    for spec in _specs(paths):
         section = spec.get("experiment")
         for text in (spec.get("description"), section.get("description") if isinstance(section, dict) else None):
             if isinstance(text, str) and text.strip():
