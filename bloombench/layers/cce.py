@@ -183,7 +183,9 @@ class CCEmbedding(CompressedEmbedding):
 
     @torch.no_grad()
     def recluster(self) -> None:
-        """Cluster each chunk's current vectors into ``num_buckets`` centroids (k-means++, seeded).
+        """Cluster each chunk's current vectors into ``num_buckets`` centroids (Lloyd's k-means from
+        ``num_buckets`` seeded random points, as faiss starts; scipy's k-means++ start costs O(k^2) distance
+        passes and stalled at 1e5 ids).
 
         Table 0 becomes the centroids and its pointers the assignments; table 1 becomes zero under newly
         hashed pointers, so right after this call every id reads its cluster's centroid. Sizes, dtypes and
@@ -207,7 +209,7 @@ class CCEmbedding(CompressedEmbedding):
             with warnings.catch_warnings():  # an empty cluster keeps its seed point: harmless here
                 warnings.simplefilter("ignore", UserWarning)
                 fitted, _ = kmeans2(data if sample is None else data[sample], clusters,
-                                    iter=self.kmeans_iterations, minit="++", rng=rng)
+                                    iter=self.kmeans_iterations, minit="points", rng=rng)
             centre = torch.from_numpy(fitted).to(device=device, dtype=self.table0.dtype)
             centroids[:clusters, c] = centre
             assignment[:, c] = torch.cat([torch.cdist(v, centre).argmin(1)
