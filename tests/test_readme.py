@@ -25,5 +25,7 @@ def test_readme_spec_example_is_a_valid_spec() -> None:
     (block,) = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     spec = parse_spec(block, profiles=("quick",))
     assert spec.experiment == "factorization-quick" and spec.search.trials == 4
-    assert [v.label for v in spec.variants] == ["full", "bloom k=4", "full (low dim)", "popularity"]
+    assert [v.label for v in spec.variants] == ["full", "bloom k=4", "cce", "full (low dim)", "popularity"]
+    cce = spec.variants[2]
+    assert cce.grid == {"embedding.params.bytes_ratio": [0.1, 0.2, 0.5]}  # grid_min 0.1 keeps all three
     assert spec.search.scope == "per-variant" and not spec.variants[-1].tuned

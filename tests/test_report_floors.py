@@ -331,6 +331,35 @@ def test_a_spec_explanation_turns_the_below_floor_flag_into_an_explained_finding
         parse_spec(TINY_SPEC.replace('name = "t"', 'name = "t"\n[explanations]\nabove = "x"'))
 
 
+def test_a_method_without_a_compression_ratio_below_the_floor_is_listed(tmp_path: Path) -> None:
+    made = report_records.methods("x") + report_records.floors("x") + [
+        report_records.record("x", "int8 rows", seed, 0.040, method="int8", params={}, embedding_bytes=4000)
+        for seed in SEEDS]
+    store = ResultStore(tmp_path, "x")
+    for r in made:
+        store.append(r)
+    found = {f.topic: f for f in findings(prepare(records(tmp_path, "x")), {})}
+    assert any(item.startswith("int8 rows") for item in found["Below the popularity floor"].items)
+
+
+def test_the_sequence_floors_are_the_same_two_floors(tmp_path: Path) -> None:
+    made = report_records.methods("s") + report_records.floors("s")
+    store = ResultStore(tmp_path, "s")
+    for r in made:
+        if r["config"]["model"]["kind"] in ("popularity", "random"):
+            r["config"]["model"]["kind"] = "sequence-" + r["config"]["model"]["kind"]
+        store.append(r)
+    data = prepare(records(tmp_path, "s"))
+    assert sorted(set(data.loc[data["is_floor"], "floor"])) == ["popularity", "random"]
+    same = prepare(records(made_up_root(tmp_path), "floors"))
+    assert np.allclose(data.loc[~data["is_floor"], "popularity_ratio"].astype(float).sort_values().to_numpy(),
+                       same.loc[~same["is_floor"], "popularity_ratio"].astype(float).sort_values().to_numpy())
+
+
+def made_up_root(tmp_path: Path) -> Path:
+    return report_records.write(tmp_path / "made-up")
+
+
 TINY_SPEC = """name = "t"
 [base]
 dataset = { name = "synthetic" }

@@ -95,7 +95,7 @@ class CCEmbedding(CompressedEmbedding):
         ``derive_seeds(seed, 2 + j)[1 + j]``, and k-means draws from ``derive_seeds(seed, 2 + j)[1 + j]``
         as well: the whole run is deterministic given ``seed`` and ``init_seed``.
     kmeans_iterations : int
-        Lloyd iterations of each clustering (k-means++ seeding).
+        Lloyd iterations of each clustering (started from seeded random points).
     padding_idx : int, optional
         Id whose output is zero (masked: it sends no gradient).
     sparse : bool

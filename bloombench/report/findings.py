@@ -99,6 +99,8 @@ class _Settings:
         self.baseline = ", ".join(sorted(self.baselines)) or "the baseline"
 
     def level(self, method: str, compression: float) -> str:
+        if not math.isfinite(compression):  # a variant at one fixed size (no ratio), e.g. int8 rows
+            return "its one size"
         if method in self.reduced:
             return f"bytes ratio {_num(compression)}"
         return "uncompressed" if self._uncompressed(compression) else f"{self.short} {compression:g}"
@@ -171,8 +173,9 @@ def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str],
         return None
     keys = ["method", "compression"]
     table = summarise(rows, keys, "accuracy").merge(summarise(rows, keys, "popularity_ratio"), on=keys)
-    table["popularity"] = table[keys].merge(rows.groupby(keys)["popularity_accuracy"].mean().reset_index(),
-                                            on=keys)["popularity_accuracy"].to_numpy()
+    # dropna=False: a method without a compression ratio (int8 rows at the model's width) keeps its row
+    means = rows.groupby(keys, dropna=False)["popularity_accuracy"].mean().reset_index()
+    table["popularity"] = table[keys].merge(means, on=keys)["popularity_accuracy"].to_numpy()
     higher = higher_is_better(metric)
     below = table[table["accuracy_mean"] < table["popularity"]] if higher else \
         table[table["accuracy_mean"] > table["popularity"]]

@@ -137,8 +137,10 @@ def canvas(panels: int, rows: int = 1, panel_width: float = PANEL[0]) -> tuple[F
 def legend(fig: Figure, colours: dict[str, Colour], title: str, extra: Sequence[Line2D | Patch] = ()) -> None:
     """One legend for the whole figure (panels share the colours), outside on the right."""
     handles = [Line2D([], [], color=colour, marker="o", label=label) for label, colour in colours.items()]
-    fig.legend(handles=[*handles, *extra], title=title, loc="outside right upper", fontsize="small",
-               title_fontsize="small", frameon=False)
+    entries = [*handles, *extra]
+    # Two columns past 14 entries: one column would run below the axes (19 methods and the floors).
+    fig.legend(handles=entries, title=title, loc="outside right upper", fontsize="small", title_fontsize="small",
+               frameon=False, ncols=2 if len(entries) > 14 else 1)
 
 
 def reference_line(ax: Axes, label: str) -> Line2D:

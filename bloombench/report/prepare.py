@@ -7,7 +7,8 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
     ``search`` or ``final``.
 
 ``is_floor``, ``floor``
-    The trials of a floor model (``config.model.kind`` in :data:`FLOOR_KINDS`: ``popularity``, ``random``;
+    The trials of a floor model (``config.model.kind`` in :data:`FLOOR_KINDS`: ``popularity``, ``random``,
+    or their sequence forms ``sequence-popularity``, ``sequence-random``;
     no embedding or encoding, no epochs) and its kind ('' for every other trial). Floors are not methods:
     they have no compression; the figures draw them as bands and the tables as their own rows.
 ``part_section``
@@ -334,6 +335,7 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
         return empty
     frame = with_part_columns(frame)
     floor = frame[KIND].map(value_text) if KIND in frame.columns else pd.Series("", index=frame.index)
+    floor = floor.str.removeprefix("sequence-")  # the sequence floors are the same two floors, on windows
     floor = floor.where(floor.isin(FLOOR_KINDS), "")
     if METHOD not in frame.columns and floor.ne("").any():  # floors only: no embedding or encoding section
         frame = frame.assign(**{METHOD: np.nan})
