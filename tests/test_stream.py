@@ -176,7 +176,8 @@ def stream_config(method: str, params: dict, **model) -> dict:
 
 METHODS = {"growing": {"initial_rows": 64}, "lru": {"capacity": 500},
            "bloom": {"num_buckets": 400, "num_hashes": 2, "index": "on_the_fly"},
-           "hashing_trick": {"num_buckets": 400, "index": "on_the_fly"}, "hashcofi": {"num_parameters": 3200}}
+           "hashing_trick": {"num_buckets": 400, "index": "on_the_fly"}, "hashcofi": {"num_parameters": 3200},
+           "dhe": {"hidden_dim": 16, "num_hashes": 8}}
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -231,8 +232,9 @@ def test_open_vocabulary_spec_compares_every_method_at_equal_memory(profile):
 
     spec = load_spec("open-vocabulary", profile)
     trials = spec.final_trials()
+    # DHE is in the quick profile only (its MLP at the full profile's budgets is too slow for 1e8 events)
     assert {t.config["embedding"]["method"] for t in trials} == {"growing", "lru", "bloom", "hashing_trick",
-                                                                 "hashcofi"}
+                                                                 "hashcofi", *(["dhe"] if profile != ("full",) else [])}
     budgets: dict[str, set[int]] = {}
     for trial in trials:
         config = resolve_config(trial.config)
@@ -242,4 +244,5 @@ def test_open_vocabulary_spec_compares_every_method_at_equal_memory(profile):
         size = get_method(method).estimate_memory_bytes(None, 32, **params)
         budgets.setdefault(trial.variant.rsplit(", ", 1)[1], set()).add(size)
     for label, sizes in budgets.items():
-        assert max(sizes) - min(sizes) <= 0.001 * max(sizes), (label, sizes)
+        # within 0.5%: DHE's size moves by its hidden width, about 0.3% of 768 KiB a unit
+        assert max(sizes) - min(sizes) <= 0.005 * max(sizes), (label, sizes)

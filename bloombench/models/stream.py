@@ -81,7 +81,11 @@ class _SparseOptimizer:
             if grad is None:
                 continue
             param.grad = None
-            grad = grad.coalesce() if grad.is_sparse else grad.to_sparse()
+            # Row-sparse (sparse_dim 1) whatever the layer gives: a dense gradient of a weight matrix or
+            # bias (DHE's MLP) becomes its nonzero rows, as an embedding table's sparse gradient already is.
+            if grad.is_sparse and grad.sparse_dim() != 1:  # sparse element-wise (DHE's MLP): as rows
+                grad = grad.to_dense()
+            grad = grad.coalesce() if grad.is_sparse else grad.to_sparse(1)
             rows, values = grad.indices()[0], grad.values()
             if self.l2:
                 values = values + self.l2 * param[rows]
