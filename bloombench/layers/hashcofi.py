@@ -1,37 +1,21 @@
 """HashCoFi (Karatzoglou, Smola & Weimer, AISTATS 2010): every element of every id's vector is read
-from one shared parameter vector at a hashed position, times an independently hashed sign."""
+from one shared parameter vector at a hashed position, times an independently hashed sign.
+
+It is ROBE-Z with blocks of one element (:class:`~bloombench.layers.robe.RobeEmbedding`, ``block_size=1``):
+the same hashes, the same parameter vector, the same bytes; this class fixes Z and skips the block
+arithmetic, so the two methods share one implementation and cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from bloombench import hashing
-from bloombench.checks import check_choice, check_exclusive, check_fraction, check_int
-from bloombench.hashing import MAX_SEED
-from bloombench.layers.base import CompressedEmbedding, ratio_count
-from bloombench.layers.hash_index import HashIndex, INDEX_MODES
+from bloombench.layers.robe import RobeEmbedding
 
 __all__ = ["HashCoFiEmbedding"]
 
-DEFAULT_COMPRESSION_RATIO = 0.2
 
-
-def _num_parameters(num_embeddings: int | None, embedding_dim: int, compression_ratio: float | None,
-                    num_parameters: int | None) -> int:
-    check_exclusive(compression_ratio=compression_ratio, num_parameters=num_parameters)
-    if num_parameters is not None:
-        return check_int("num_parameters", num_parameters)
-    if num_embeddings is None:
-        raise ValueError("an open vocabulary (num_embeddings=None) needs num_parameters")
-    ratio = check_fraction("compression_ratio",
-                           DEFAULT_COMPRESSION_RATIO if compression_ratio is None else compression_ratio,
-                           high_open=False)
-    return ratio_count(ratio, num_embeddings * embedding_dim, "num_parameters")
-
-
-class HashCoFiEmbedding(CompressedEmbedding):
+class HashCoFiEmbedding(RobeEmbedding):
     """``out(id)[d] = sigma(id, d) * w[h(id, d)]`` with ``w`` a vector of P parameters.
 
     The key of element ``(id, d)`` is the int64 ``id * embedding_dim + d``, hashed once with
@@ -67,66 +51,18 @@ class HashCoFiEmbedding(CompressedEmbedding):
         table's std.
     """
 
-    size_params = ("compression_ratio", "num_parameters")
-    hashed = True
     examples = {"hashcofi": {"compression_ratio": 0.2}}
 
     def __init__(self, num_embeddings: int | None, embedding_dim: int, *,
                  compression_ratio: float | None = None, num_parameters: int | None = None,
                  hash: str = "murmur3", seed: int = 0, index: str = "on_the_fly",
                  padding_idx: int | None = None, sparse: bool = False, init_seed: int | None = None) -> None:
-        super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx, sparse=sparse,
-                         init_seed=init_seed)
-        self.num_parameters = _num_parameters(self.num_embeddings, self.embedding_dim, compression_ratio,
-                                              num_parameters)
-        self.compression_ratio = compression_ratio
-        self.hash = hashing.get_hash(hash).name
-        self.seed = check_int("seed", seed, 0, MAX_SEED)
-        self.index = check_choice("index", index, INDEX_MODES)
-        position_seed, sign_seed = hashing.derive_seeds(self.seed, 2)
-        dim = self.embedding_dim
-        offsets = range(dim)
-        self.index_map = HashIndex(self.num_embeddings, self.num_parameters, [position_seed] * dim, hash,
-                                   index=index, key_stride=dim, key_offsets=offsets)
-        self.sign_map = HashIndex(self.num_embeddings, 2, [sign_seed] * dim, hash, index=index,
-                                  key_stride=dim, key_offsets=offsets, table_dtype=torch.int8)
-        self.max_open_id = self.index_map.max_id
-        self.weight = nn.Parameter(torch.empty(self.num_parameters, 1))
-        self.reset_parameters()
+        super().__init__(num_embeddings, embedding_dim, compression_ratio=compression_ratio,
+                         num_parameters=num_parameters, block_size=1, hash=hash, seed=seed, index=index,
+                         padding_idx=padding_idx, sparse=sparse, init_seed=init_seed)
 
-    @property
-    def num_buckets(self) -> int:
-        """Size of the hashed space (P), for :func:`~bloombench.layers.diagnostics.collision_diagnostics`."""
-        return self.num_parameters
-
-    def reset_parameters(self) -> None:
-        self._normal_(self.weight, 1.0 / self.embedding_dim, self._generator())
-
-    def hashed_indices(self, ids: torch.Tensor) -> torch.Tensor:
-        """Positions in ``w`` of each id's elements: int64 ``(*ids.shape, dim)``."""
-        return self.index_map(self._check_ids(ids)).to(torch.int64)
-
-    def signs(self, ids: torch.Tensor) -> torch.Tensor:
-        """The ±1 sign of each id's elements (0 for the padding id), ``(*ids.shape, dim)``, weight dtype."""
-        ids = self._check_ids(ids)
-        return self._signs(ids)
-
-    def _signs(self, ids: torch.Tensor) -> torch.Tensor:
-        sign = 1 - 2 * self.sign_map(ids).to(self.weight.dtype)
-        if self.padding_idx is not None:
-            sign = sign * (ids != self.padding_idx).unsqueeze(-1).to(sign.dtype)
-        return sign
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = self._check_ids(ids)
-        positions = self.index_map(ids)
-        if self.sparse:  # SparseAdam needs the sparse gradient only F.embedding gives
-            values = F.embedding(positions, self.weight, sparse=True).squeeze(-1)
-        else:
-            # index_select's backward (index_add_) is ~15x faster on CPU than F.embedding's dense
-            # backward over rows of width 1 (4.4 vs 0.3 ms for 2048 ids x 32 elements).
-            values = self.weight.view(-1).index_select(0, positions.reshape(-1)).view(positions.shape)
-        return values * self._signs(ids)
+    def _positions(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.offset_map(ids).to(torch.int64)  # blocks of one: each offset is the element's position
 
     def _method_repr(self) -> list[str]:
         return [f"num_parameters={self.num_parameters}", f"hash={self.hash!r}", f"seed={self.seed}",
@@ -134,16 +70,11 @@ class HashCoFiEmbedding(CompressedEmbedding):
 
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int | None, embedding_dim: int, **params: object) -> int:
-        args = cls.bound_arguments(num_embeddings, embedding_dim, params)
-        dim = check_int("embedding_dim", embedding_dim)
-        p = _num_parameters(num_embeddings, dim, args["compression_ratio"], args["num_parameters"])
-        total = p * 4
-        if check_choice("index", args["index"], INDEX_MODES) == "table":
-            total += num_embeddings * dim * ((4 if p - 1 < 2**31 else 8) + 1)
-        return total
+        cls.bound_arguments(num_embeddings, embedding_dim, params)  # refuse block_size and other strangers
+        return RobeEmbedding.estimate_memory_bytes(num_embeddings, embedding_dim, block_size=1, **params)
 
     @classmethod
     def budget_knob(cls, num_embeddings: int | None, embedding_dim: int,
                     **params: object) -> tuple[str, int, int | None]:
         cls.bound_arguments(num_embeddings, embedding_dim, params)
-        return "num_parameters", 1, None if num_embeddings is None else num_embeddings * embedding_dim
+        return RobeEmbedding.budget_knob(num_embeddings, embedding_dim, block_size=1, **params)

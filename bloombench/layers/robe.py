@@ -1,6 +1,7 @@
 """ROBE-Z (Desai, Chou & Shrivastava, MLSys 2022): every id's vector is read from one circular parameter
 array in ``dim / Z`` blocks of Z consecutive elements, each block at a hashed offset, each element
-times an independently hashed ±1 sign. ``Z = 1`` is element-wise hashing (HashCoFi, same hashes)."""
+times an independently hashed ±1 sign. ``Z = 1`` is element-wise hashing:
+:class:`~bloombench.layers.hashcofi.HashCoFiEmbedding` is this class with ``block_size=1``."""
 
 from __future__ import annotations
 
