@@ -68,9 +68,9 @@ def _names(module: str, function: str) -> Callable[[], Sequence[str]]:
 
 
 def _dataset_names() -> list[str]:
-    from bloombench.data import GENERATORS, available_datasets
+    from bloombench.data import GENERATORS, STREAMS, available_datasets
 
-    return [str(row["name"]) for row in available_datasets()] + list(GENERATORS)
+    return [str(row["name"]) for row in available_datasets()] + list(GENERATORS) + list(STREAMS)
 
 
 def _optimizers() -> Sequence[str]:
@@ -113,9 +113,10 @@ def _key_value(text: str) -> tuple[str, Any]:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` flags (help texts say each default)."""
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="movielens-100k", choices=LazyChoices(_dataset_names),
-                      help="dataset (default: %(default)s); 'synthetic' (Zipf) and 'planted' (latent factors) "
-                      "generate one (see --synthetic)")
+    data.add_argument("--dataset", default=None, choices=LazyChoices(_dataset_names),
+                      help="dataset (default: the model kind's: movielens-100k, or 'stream' for --model stream); "
+                           "'stream' is the open-vocabulary interaction stream; "
+                           "'synthetic' (Zipf) and 'planted' (latent factors) generate one (see --synthetic)")
     data.add_argument("--synthetic", action="append", type=_key_value, metavar="KEY=VALUE",
                       help="argument of the generator, e.g. num_items=5000 (repeatable; default: the generator's)")
     data.add_argument("--data-dir", default=None, help="data directory (default: $BLOOMBENCH_DATA or the cache)")
@@ -199,11 +200,17 @@ def train_config(args: argparse.Namespace) -> dict[str, Any]:
             _refuse(CONFIG_FLAGS.get(path, path), f"does not apply to --model {kind}")
         config.setdefault(section, {})[key] = value
 
-    from bloombench.data import GENERATORS
+    from bloombench.data import GENERATORS, STREAMS
 
     synthetic = dict(args.synthetic or [])
-    if synthetic and args.dataset not in GENERATORS:
-        _refuse("--synthetic", f"needs a generated --dataset ({', '.join(GENERATORS)}), got --dataset {args.dataset}")
+    dataset = args.dataset or defaults["dataset"]["name"]
+    generated = [*GENERATORS, *STREAMS]
+    streamed = get_model(kind).inputs == "stream"
+    if streamed != (dataset in STREAMS):
+        _refuse("--dataset", f"must be a stream ({', '.join(STREAMS)}) for --model {kind}, got {dataset}"
+                if streamed else f"{dataset} is a stream: it needs --model stream, got --model {kind}")
+    if synthetic and dataset not in generated:
+        _refuse("--synthetic", f"needs a generated --dataset ({', '.join(generated)}), got --dataset {dataset}")
     for path, flag in CONFIG_FLAGS.items():
         if path == "dataset.synthetic":
             put(path, synthetic or None)

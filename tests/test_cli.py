@@ -53,6 +53,19 @@ def test_train_runs_the_sequence_model_and_the_issues_examples(capsys: pytest.Ca
     assert default["table_rows"] == 1682 and sum(default["sizes"].values()) == 100_000
 
 
+def test_train_runs_the_stream_model_on_a_small_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = ("--synthetic", "num_users=10000", "--synthetic", "num_items=200", "--synthetic", "num_windows=3",
+              "--synthetic", "events_per_window=1000")
+    record = _train(capsys, "--model", "stream", *stream, "--embedding", "hashing_trick", "--index", "on_the_fly",
+                    "--param", "num_buckets=300")
+    assert record["config"]["dataset"]["name"] == "stream"  # the stream kind's own default dataset
+    assert len(record["stream"]["windows"]["mrr_new"]) == 3 and record["stream"]["events"] == 3000
+    code, line = _error(capsys, "train", "--dataset", "stream")
+    assert code == 1 and "--dataset stream is a stream: it needs --model stream, got --model implicit" in line
+    code, line = _error(capsys, "train", "--model", "stream", "--dataset", "synthetic")
+    assert code == 1 and "--dataset must be a stream (stream) for --model stream, got synthetic" in line
+
+
 def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     try:
         code = main(list(argv))
