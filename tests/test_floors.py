@@ -9,6 +9,7 @@ import torch
 from bloombench.data import Interactions, SequenceInteractions
 from bloombench.experiments import run_trial
 from bloombench.experiments.config import resolve_config
+from bloombench.models.coded_popularity import CodedPopularityModel
 from bloombench.models import (
     PopularityModel,
     RandomModel,
@@ -110,3 +111,64 @@ def test_sequence_floors_run_as_trials_on_windows() -> None:
     random = run_trial({**config, "model": {"kind": "sequence-random"}})
     assert popularity["seconds_per_epoch"] == [] and popularity["embedding_bytes"] == 0
     assert popularity["test"]["mrr"] > random["test"]["mrr"] > 0
+
+
+# ---- popularity through an output code -------------------------------------------------------------
+def coded_popularity(method: str, **params: object) -> tuple[CodedPopularityModel, PopularityModel]:
+    data = run_trial_data()
+    coded = CodedPopularityModel(method, encoding_params=params)
+    coded.fit(data, seed=0)
+    plain = PopularityModel()
+    plain.fit(data, seed=0)
+    return coded, plain
+
+
+def run_trial_data() -> Interactions:
+    rng = np.random.default_rng(5)
+    items = rng.zipf(1.6, 4000) % 90  # skewed counts, every count distinct enough to rank
+    return Interactions(rng.integers(0, 50, 4000), items, num_users=50, num_items=90)
+
+
+def ranks(scores: torch.Tensor) -> np.ndarray:
+    from scipy.stats import rankdata
+    return rankdata(-scores.reshape(-1).numpy(), method="average")
+
+
+def test_coded_popularity_through_the_identity_code_ranks_exactly_as_popularity() -> None:
+    coded, plain = coded_popularity("identity")
+    np.testing.assert_array_equal(ranks(coded.predict_scores([0])), ranks(plain.predict_scores([0])))
+    assert coded.byte_counts()["embedding_bytes"] == 0
+
+
+def test_coded_popularity_through_the_hashing_trick_ties_the_items_of_a_bucket_at_its_summed_count() -> None:
+    coded, plain = coded_popularity("hashing_trick", m=10)
+    bits = coded.encoding.all_bits().reshape(-1)
+    scores = coded.predict_scores([3]).reshape(-1)
+    counts = plain.counts
+    for bucket in bits.unique():
+        members = bits == bucket
+        assert torch.allclose(scores[members], scores[members][0])  # one score per bucket
+    # Buckets rank by their total count: the ranking of the buckets' sums.
+    sums = torch.zeros(10).index_add_(0, bits, counts)
+    order = torch.argsort(sums[bits], descending=True, stable=True)
+    assert torch.all(scores[order][:-1] >= scores[order][1:])
+
+
+@pytest.mark.parametrize(("method", "params"), [("bloom", {"m": 30, "num_hashes": 3}),
+                                                ("ecoc", {"m": 12}), ("pmi", {"m": 8}),
+                                                ("cca", {"m": 8})])
+def test_coded_popularity_of_every_code_kind_puts_the_most_popular_items_high(method: str, params: dict) -> None:
+    coded, plain = coded_popularity(method, **params)
+    scores = coded.predict_scores([0, 1])
+    assert scores.shape == (2, 90) and torch.isfinite(scores).all() and torch.equal(scores[0], scores[1])
+    top = int(torch.argmax(plain.counts))
+    # The single most popular item ranks in the top fifth through any of these codes.
+    assert ranks(scores[0])[top] <= 18
+
+
+def test_coded_popularity_runs_as_a_trial_with_an_encoding_and_no_training() -> None:
+    record = run_trial({"dataset": SYNTHETIC, "model": {"kind": "coded-popularity"},
+                        "encoding": {"method": "bloom", "params": {"compression_ratio": 0.5, "num_hashes": 2}}})
+    assert record["config"]["encoding"]["params"]["compression_ratio"] == 0.5
+    assert record["seconds_per_epoch"] == [] and record["best_epoch"] is None
+    assert 0 < record["test"]["mrr"] <= 1

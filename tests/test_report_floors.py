@@ -429,3 +429,31 @@ def test_the_regime_figures_keep_each_regime_apart_with_its_own_floors(made_up: 
     expected = sorted({round(bloom_fill(2, c * 0.5, ratio * d), 9) for d, c in report_records.REGIMES
                        for ratio in (0.1, 0.5)})
     assert fills == expected
+
+
+@pytest.mark.parametrize(("code_floor", "explained"), [(0.020, True), (0.045, False)])
+def test_a_method_above_its_own_codes_popularity_is_explained_by_the_results(tmp_path: Path, code_floor: float,
+                                                                             explained: bool) -> None:
+    made = report_records.encodings("e")  # Bloom at m/d 0.1 scores 0.060; popularity 0.050 -> lift it below
+    for r in made:
+        if r["variant"] == "bloom k=4" and r["config"]["encoding"]["params"]["compression_ratio"] == 0.1:
+            r["test"]["mrr"] -= 0.030
+    made += [report_records.record("e", "bloom k=4 (coded popularity)", seed, code_floor, kind="coded-popularity",
+                                   method="bloom", section="encoding", dim=None, embedding_bytes=0, seconds=None,
+                                   params={"compression_ratio": ratio, "num_hashes": 4})
+             for seed in SEEDS for ratio in (0.1, 0.5)]
+    store = ResultStore(tmp_path, "e")
+    for r in made:
+        store.append(r)
+    data = prepare(records(tmp_path, "e"))
+    assert not data.loc[data["is_code_floor"], "method"].isin(accuracy_table(records(tmp_path, "e"))["method"]).any()
+    bloom = data[data["method"].eq("bloom k=4") & data["compression"].eq(0.1)]
+    paired = data[data["is_code_floor"] & data["compression"].eq(0.1)].set_index("seed_key")["accuracy"]
+    np.testing.assert_allclose(bloom["code_floor_ratio"], bloom["accuracy"].to_numpy() / paired[bloom["seed_key"]])
+    assert data.loc[data["method"].eq("identity (m = d)"), "code_floor_ratio"].isna().all()  # no identity floor
+    found = {f.topic: f for f in findings(data, {})}
+    topic = "Below the popularity floor" + (" (explained)" if explained else "")
+    finding = found[topic]
+    assert finding.flagged is not explained and len(finding.items) == 1
+    assert f"Popularity decoded through its own code scores {code_floor:.3g}" in finding.items[0]
+    assert finding.items[0].endswith("not the training's." if explained else "below what its code allows.")

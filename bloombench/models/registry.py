@@ -13,6 +13,7 @@ from typing import Any
 
 from bloombench.checks import ArgumentError, check_choice
 from bloombench.models.base import Model
+from bloombench.models.coded_popularity import CodedPopularityModel
 from bloombench.models.factorization import ExplicitFactorizationModel, ImplicitFactorizationModel
 from bloombench.models.feedforward import FeedForwardModel
 from bloombench.models.popularity import PopularityModel, SequencePopularityModel
@@ -30,6 +31,7 @@ _MODELS: dict[str, type[Model]] = {
     "stream": StreamModel,
     "popularity": PopularityModel,
     "random": RandomModel,
+    "coded-popularity": CodedPopularityModel,
     "sequence-popularity": SequencePopularityModel,
     "sequence-random": SequenceRandomModel,
 }

@@ -45,6 +45,11 @@ not the hyperparameter search; a record without ``phase`` is final) and adds
     For every trial that is not a floor: the popularity floor's accuracy on the same data (the trial with
     the same seeds where there is one, else the floor's mean over its seeds), the trial's accuracy divided
     by it, and whether the seeds matched. NaN / False without a popularity floor.
+``is_code_floor``, ``code_floor_accuracy``, ``code_floor_ratio``
+    The trials of the ``coded-popularity`` kind (popularity decoded through an encoding, see
+    :mod:`bloombench.models.coded_popularity`) are neither methods nor floor bands: each is the floor of
+    the method trials with the same encoding section on the same data. Those trials get its accuracy
+    (same seeds where there are, else its mean) and their ratio to it; NaN elsewhere.
 
 The baseline is the full (uncompressed) table of the same experiment and *context*: the same dataset,
 table size, split kind, model, epochs and device (:data:`CONTEXT_COLUMNS`). Records that say
@@ -67,8 +72,8 @@ import pandas as pd
 
 from bloombench.results import FINAL, OK, PHASE, SEARCH, STATUS
 
-__all__ = ["COLLISION_FIELDS", "CONTEXT_COLUMNS", "DATA_CONTEXT_COLUMNS", "FLOOR_KINDS", "METRICS", "POPULARITY",
-           "SEED_COLUMNS", "VALIDATION_METRICS", "accuracy_metric", "collision_frame", "floor_rows",
+__all__ = ["CODE_FLOOR", "COLLISION_FIELDS", "CONTEXT_COLUMNS", "DATA_CONTEXT_COLUMNS", "FLOOR_KINDS", "METRICS",
+           "POPULARITY", "SEED_COLUMNS", "VALIDATION_METRICS", "accuracy_metric", "collision_frame", "floor_rows",
            "higher_is_better", "method_labels", "method_rows", "phases", "prepare", "value_text",
            "with_part_columns"]
 
@@ -86,6 +91,8 @@ DIM = "config.model.embedding_dim"
 #: comparisons"). Their records have no embedding or encoding section and no epochs.
 FLOOR_KINDS = ("popularity", "random")
 POPULARITY = "popularity"
+#: The per-encoding floor: popularity as far as a method's own output code can express it.
+CODE_FLOOR = "coded-popularity"
 TIME = "median_seconds_per_epoch"
 BYTES = "embedding_bytes"
 
@@ -111,7 +118,8 @@ _ALIASES = {"num_hashes": "k"}
 _ADDED = [PHASE, "is_floor", "floor", "part_section", "method_id", "method", "method_base", "hash", "compression",
           "reduced_dim", "table_rows", "accuracy", "context", "data_context", "seed_key", "is_baseline",
           "accuracy_ratio", "time_ratio", "bytes_ratio", "baseline_seed_matched", "popularity_accuracy",
-          "popularity_ratio", "popularity_seed_matched"]
+          "popularity_ratio", "popularity_seed_matched", "is_code_floor", "code_floor_accuracy",
+          "code_floor_ratio"]
 
 
 def _is_missing(value: Any) -> bool:
@@ -175,8 +183,11 @@ def with_part_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_rows(prepared: pd.DataFrame) -> pd.DataFrame:
-    """The prepared trials of methods (every trial but the floors')."""
-    return prepared[~prepared["is_floor"].astype(bool)]
+    """The prepared trials of methods (every trial but the floors' and the code floors')."""
+    floors = prepared["is_floor"].astype(bool)
+    if "is_code_floor" in prepared.columns:
+        floors |= prepared["is_code_floor"].astype(bool)
+    return prepared[~floors]
 
 
 def floor_rows(prepared: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
@@ -262,7 +273,7 @@ def _denominators(keys: pd.Series, reference: pd.Series, reference_keys: pd.Seri
 
 def _add_ratios(out: pd.DataFrame) -> None:
     columns = {"accuracy": "accuracy_ratio", TIME: "time_ratio", BYTES: "bytes_ratio"}
-    for _, group in out[~out["is_floor"]].groupby("context", sort=False):
+    for _, group in method_rows(out).groupby("context", sort=False):
         baseline = _choose_baseline(group)
         if baseline.empty:
             continue
@@ -293,7 +304,7 @@ def _add_floor_ratios(out: pd.DataFrame) -> None:
     """Floors divided by the baseline of their data; every other trial divided by its data's popularity floor."""
     floors = out[out["is_floor"]]
     for data_context, group in out.groupby("data_context", sort=False):
-        methods = group[~group["is_floor"]]
+        methods = method_rows(group)
         baselines = methods[methods["is_baseline"]]
         for kind, floor in floors[floors["data_context"] == data_context].groupby("floor", sort=True):
             keys = _floor_keys(out, floor)
@@ -306,6 +317,25 @@ def _add_floor_ratios(out: pd.DataFrame) -> None:
             out.loc[methods.index, "popularity_accuracy"] = denominator.to_numpy()
             out.loc[methods.index, "popularity_ratio"] = (methods["accuracy"] / denominator).to_numpy()
             out.loc[methods.index, "popularity_seed_matched"] = matched.to_numpy()
+
+
+def _add_code_floor_ratios(out: pd.DataFrame) -> None:
+    """Every method trial divided by the code floor with its encoding section, on its data."""
+    floors = out[out["is_code_floor"]]
+    encoding = sorted(c for c in out.columns if c.startswith("config.encoding."))
+    if floors.empty or not encoding:
+        return
+    synthetic = sorted(c for c in out.columns if c.startswith("config.dataset.synthetic."))
+    code = _joined(out, [*DATA_CONTEXT_COLUMNS, *synthetic, *encoding])
+    methods = method_rows(out)
+    for key, floor in floors.groupby(code[floors.index], sort=False):
+        members = methods[code[methods.index] == key]
+        if members.empty:
+            continue
+        keys = _floor_keys(out, floor)
+        denominator, _ = _denominators(keys[members.index], floor["accuracy"], keys[floor.index])
+        out.loc[members.index, "code_floor_accuracy"] = denominator.to_numpy()
+        out.loc[members.index, "code_floor_ratio"] = (members["accuracy"] / denominator).to_numpy()
 
 
 def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = FINAL) -> pd.DataFrame:
@@ -355,6 +385,7 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     out[PHASE] = phases(out)
     out["floor"] = floor[ok]
     out["is_floor"] = out["floor"] != ""
+    out["is_code_floor"] = frame.loc[ok, KIND].map(value_text).eq(CODE_FLOOR) if KIND in frame.columns else False
     out["method_id"] = out[METHOD].map(value_text)
     out["method"] = method_labels(out).where(~out["is_floor"], _floor_labels(out))
     out["method_base"] = method_labels(out, exclude=("hash",)).where(~out["is_floor"], out["method"])
@@ -381,10 +412,12 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     out["is_baseline"] = False
     out["baseline_seed_matched"] = False
     out["popularity_seed_matched"] = False
-    for column in ("accuracy_ratio", "time_ratio", "bytes_ratio", "popularity_accuracy", "popularity_ratio"):
+    for column in ("accuracy_ratio", "time_ratio", "bytes_ratio", "popularity_accuracy", "popularity_ratio",
+                   "code_floor_accuracy", "code_floor_ratio"):
         out[column] = np.nan
     _add_ratios(out)
     _add_floor_ratios(out)
+    _add_code_floor_ratios(out)
     out.attrs["metric"] = metric
     return out
 
