@@ -302,3 +302,22 @@ def test_factorization_trial_runs_with_each_method(method, params):
     assert 0 < record["embedding_bytes"] <= 0.25 * full
     layer = make_embedding(method, 150, 8, compression_ratio=0.25, **params)
     assert slow_forward(layer, torch.arange(150)) is not None  # every method has its reference
+
+
+@pytest.mark.parametrize("ids", [torch.tensor([3, 150, 299, 3]), torch.randint(0, N, (5, 40), generator=torch.Generator().manual_seed(2))])
+def test_tt_whole_table_contraction_equals_the_per_id_chain(monkeypatch, ids):
+    import bloombench.layers.tt as tt
+
+    results = []
+    for share in (0, 10 ** 6):  # never / always contract the whole table
+        monkeypatch.setattr(tt, "_WHOLE_TABLE_SHARE", share)
+        layer = TTEmbedding(N, DIM, rank=4, padding_idx=3, init_seed=0)
+        out = layer(ids)
+        (out * upstream(out.shape)).sum().backward()
+        results.append((out.detach(), [core.grad for core in layer.cores]))
+    (per_id, per_id_grads), (whole, whole_grads) = results
+    torch.testing.assert_close(whole, per_id, rtol=1e-5, atol=1e-7)
+    assert torch.count_nonzero(whole[ids == 3]) == 0  # padding still masked
+    for a, b in zip(whole_grads, per_id_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+        assert set(torch.nonzero(a.abs().sum(1)).flatten().tolist()) == touched_rows(b)

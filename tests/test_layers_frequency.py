@@ -264,3 +264,23 @@ def test_factorization_trial_with_both_tables(method):
     assert (record["prepare_seconds"] > 0) == uses
     if method == "int8":  # the float32 masters train but are not the stored form: counted in model_bytes
         assert record["model_bytes"] >= full + 4 * (60 + 80)  # masters + biases
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_mixed_dim_whole_table_projection_equals_the_per_block_lookup(monkeypatch, sparse):
+    import bloombench.layers.mixed_dim as mixed_dim
+
+    ids = torch.randint(0, N, (6, 50), generator=torch.Generator().manual_seed(4))
+    results = []
+    for share in (0, 10 ** 6):  # never / always project the whole table (sparse gradients: never)
+        monkeypatch.setattr(mixed_dim, "_WHOLE_TABLE_SHARE", share)
+        layer = MixedDimEmbedding(N, 32, compression_ratio=0.2, frequencies=zipf_counts(), padding_idx=int(ids[0, 0]),
+                                  sparse=sparse, init_seed=0)
+        out = layer(ids)
+        (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        results.append((out.detach(), [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in layer.parameters()]))
+    (blocks, block_grads), (whole, whole_grads) = results
+    torch.testing.assert_close(whole, blocks, rtol=1e-5, atol=1e-7)
+    assert torch.count_nonzero(whole[ids == ids[0, 0]]) == 0
+    for a, b in zip(whole_grads, block_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)

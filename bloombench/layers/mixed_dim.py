@@ -33,6 +33,10 @@ from bloombench.layers.lowdim import masked_padding, reset_projection
 
 __all__ = ["MixedDimEmbedding", "alpha_power_dims", "frequency_blocks"]
 
+#: With dense gradients, a lookup of at least ``1 / _WHOLE_TABLE_SHARE`` of the rows projects the whole
+#: table (``n d_i dim`` multiply-adds in a few large matmuls) instead of each looked-up id's block apart.
+_WHOLE_TABLE_SHARE = 8
+
 
 def frequency_blocks(counts: np.ndarray, num_blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut ids ranked by count into blocks of equal count mass.
@@ -184,11 +188,26 @@ class MixedDimEmbedding(CompressedEmbedding):
         for _, projection in self.block_tables():
             reset_projection(projection, generator)
 
+    def table(self) -> torch.Tensor:
+        """Every id's projected row, ``(num_embeddings, dim)``, in popularity-rank order (differentiable)."""
+        return torch.cat([table @ projection for table, projection in self.block_tables()])
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self._check_ids(ids)
+        if not self.sparse and _WHOLE_TABLE_SHARE * ids.numel() >= self.num_embeddings:
+            # A lookup of many of the rows: project every block once (one matmul each) and gather.
+            out = row_lookup(self.table(), self.rank[ids.to(torch.int64)].to(torch.int64))
+            return masked_padding(out, ids, self.padding_idx)
         block, row = (t.reshape(-1) for t in self.locate(ids))
         dim, device = self.embedding_dim, ids.device
         out = self.weight.new_zeros(block.numel(), dim)
+        if not self.sparse:
+            # Dense gradients: each block is a view of the flat parameter, looked up row-wise (a lookup
+            # per element, needed only to make sparse gradients row-sparse, costs d times more).
+            for b, (table, projection) in enumerate(self.block_tables()):
+                chosen = torch.nonzero(block == b).squeeze(1)
+                out = out.index_copy(0, chosen, row_lookup(table, row[chosen]) @ projection)
+            return masked_padding(out.view(*ids.shape, dim), ids, self.padding_idx)
         for b, (_, d, rows_at, projection_at) in enumerate(self._layout):
             chosen = torch.nonzero(block == b).squeeze(1)
             elements = rows_at + row[chosen].unsqueeze(1) * d + torch.arange(d, device=device)
