@@ -429,6 +429,13 @@ def test_the_regime_figures_keep_each_regime_apart_with_its_own_floors(made_up: 
     expected = sorted({round(bloom_fill(2, c * 0.5, ratio * d), 9) for d, c in report_records.REGIMES
                        for ratio in (0.1, 0.5)})
     assert fills == expected
+    # The findings never pool the regimes either: each has its floors and its own below-floor list.
+    topics = [f.topic for f in findings(data, {})]
+    for history in (10, 50):
+        assert f"Floors — mean_history {history}" in topics
+    below = {f.topic: f for f in findings(data, {}) if f.topic.startswith("Below")}
+    # c = 50: Bloom (0.020 at m/d 0.1, 0.040 at 0.5) against its regime's popularity 0.015 -> nothing below
+    assert below["Below the popularity floor — mean_history 50"].lead.startswith("No method setting")
 
 
 @pytest.mark.parametrize(("code_floor", "explained"), [(0.020, True), (0.045, False)])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from bloombench.report.compare import (
     hash_tests,
     words,
 )
-from bloombench.report.prepare import BYTES, POPULARITY, higher_is_better, method_rows
+from bloombench.report.prepare import BYTES, POPULARITY, higher_is_better, method_rows, value_text
 from bloombench.report.stats import CONFIDENCE, summarise
 
 __all__ = ["Finding", "findings"]
@@ -181,6 +181,9 @@ def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str],
     coded = rows[rows["code_floor_ratio"].notna()]
     if not coded.empty:
         table = table.merge(summarise(coded, keys, "code_floor_ratio"), on=keys, how="left")
+    else:
+        table = table.assign(code_floor_ratio_mean=np.nan, code_floor_ratio_ci_low=np.nan,
+                             code_floor_ratio_ci_high=np.nan)
     higher = higher_is_better(metric)
     below = table[table["accuracy_mean"] < table["popularity"]] if higher else \
         table[table["accuracy_mean"] > table["popularity"]]
@@ -188,14 +191,17 @@ def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str],
     if below.empty:
         return Finding("Below the popularity floor", f"No method setting has a mean {metric} below the popularity "
                                                      "floor's.", **link)
-    # Below popularity but not below what its own code can express: the loss is the code's, and the
-    # results show it (see bloombench.models.coded_popularity).
-    by_code = (below["accuracy_mean"] >= below["code_floor"]) if higher else (below["accuracy_mean"] <= below["code_floor"])
-    by_code &= below["code_floor"].notna()
+    # Below popularity but not below what its own code can express (on average, or within the interval of
+    # the per-seed ratio to it): the loss is the code's, and the results show it (models.coded_popularity).
+    sign = 1.0 if higher else -1.0
+    above_code = sign * (below["accuracy_mean"] - below["code_floor"]) >= 0
+    bound = below["code_floor_ratio_ci_high"] if higher else below["code_floor_ratio_ci_low"]
+    level_with_code = ~above_code & (sign * (bound - 1.0) >= 0)
+    by_code = (above_code | level_with_code) & below["code_floor"].notna()
     settings = _Settings(data)
     unexplained = int((~by_code).sum())
     if unexplained == 0:
-        tail = "each at or above the popularity its own code can express (below the list)."
+        tail = "none below the popularity its own code can express (below the list)."
     elif explanation:
         tail = "explained by the spec (below the list)."
     else:
@@ -203,7 +209,7 @@ def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str],
     lead = (f"{len(below)} of {len(table)} method settings have a mean {metric} "
             f"{'below' if higher else 'above (worse than)'} the popularity floor's, " + tail)
     sentences = []
-    for row, code in zip(below.itertuples(index=False), by_code):
+    for row, above, level in zip(below.itertuples(index=False), above_code, level_with_code):
         sentence = (f"{settings.name(row.method, row.compression)}: {metric} {_num(row.accuracy_mean)} "
                     f"{_ci(row.accuracy_ci_low, row.accuracy_ci_high)} against popularity's "
                     f"{_num(row.popularity)}, {_num(row.popularity_ratio_mean)}× popularity "
@@ -211,10 +217,15 @@ def _below_finding(data: pd.DataFrame, metric: str, links: Mapping[str, str],
         if np.isfinite(row.code_floor):
             sentence += (f" Popularity decoded through its own code scores {_num(row.code_floor)}; the model "
                          f"scores {_num(row.code_floor_ratio_mean)}× that "
-                         f"{_ci(row.code_floor_ratio_ci_low, row.code_floor_ratio_ci_high)}"
-                         + (": the loss against popularity is the code's (items it cannot tell apart), "
-                            "not the training's."
-                            if code else ", below what its code allows."))
+                         f"{_ci(row.code_floor_ratio_ci_low, row.code_floor_ratio_ci_high)}")
+            if above:
+                sentence += (": the loss against popularity is the code's (items it cannot tell apart), "
+                             "not the training's.")
+            elif level:
+                sentence += (", not detectably different: the model learns no more than its code's popularity, "
+                             "and the loss against popularity is the code's.")
+            else:
+                sentence += ", below what its code allows."
         sentences.append(sentence)
     if unexplained and explanation:
         sentences.append(f"Explanation (the spec's [explanations]): {explanation}")
@@ -330,9 +341,28 @@ def findings(data: pd.DataFrame, links: Mapping[str, str],
     metric = data.attrs.get("metric")
     out: list[Finding | None] = []
     if metric is not None and np.isfinite(data["accuracy"].astype(float)).any():  # floors alone have findings too
-        out += [_floor_finding(data, metric, links), _kept_finding(data, metric, links),
-                _below_finding(data, metric, links, (explanations or {}).get("below_popularity")),
-                _frontier_finding(data, metric, links),
-                _hash_finding(data, metric, links)]
+        explanation = (explanations or {}).get("below_popularity")
+        for label, part in _data_contexts(data):
+            part.attrs.update(data.attrs)
+            found = [_floor_finding(part, metric, links), _kept_finding(part, metric, links),
+                     _below_finding(part, metric, links, explanation), _frontier_finding(part, metric, links),
+                     _hash_finding(part, metric, links)]
+            out += [f if f is None or not label else replace(f, topic=f"{f.topic} — {label}") for f in found]
     out.append(_speed_finding(data, links))
     return [f for f in out if f is not None]
+
+
+def _data_contexts(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The trials of each data context (dataset, catalogue and history sizes...) apart, with a label naming
+    what differs between them ('' when there is one): accuracy is never pooled across datasets. Table
+    sizes alone (the speed experiment) stay together: the speed finding tells them apart."""
+    columns = [c for c in data.columns if (c == "config.dataset.name" or c.startswith("config.dataset.synthetic."))
+               and data[c].map(value_text).nunique() > 1]
+    if not columns:
+        return [("", data)]
+    parts = []
+    for values, part in data.groupby([data[c].map(value_text) for c in columns], sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        label = ", ".join(f"{c.rsplit('.', 1)[-1]} {v}" for c, v in zip(columns, values))
+        parts.append((label, part.copy()))
+    return parts
