@@ -21,8 +21,10 @@ from bloombench.experiments.spec import load_spec, parse_spec
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 #: Folders whose shipped spec (and profiles) is still the one their records were produced with.
-UNCHANGED = {"factorization-quick", "factorization-quick-long", "spotlight-sequence-quick", "hash-functions-quick",
-             "speed-quick", "paper-quick", "paper-quick-ml-1m", "regime-quick", "open-vocabulary-quick", "regime"}
+UNCHANGED = {"factorization-quick", "factorization-quick-long", "factorization-quick-ml-1m",
+             "factorization-quick-ml-1m-patient", "factorization-quick-anchors", "spotlight-sequence-quick",
+             "spotlight-sequence-quick-long", "hash-functions-quick", "speed-quick", "paper-quick", "paper-quick-ml-1m",
+             "paper-quick-anchors", "regime-quick", "open-vocabulary-quick", "regime"}
 
 
 def _folders() -> list[Path]:
