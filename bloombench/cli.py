@@ -13,7 +13,9 @@ import argparse
 import difflib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -207,6 +209,15 @@ def _error_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's stop) handled as Ctrl-C, so that the cleanup runs: pool workers
+    are stopped rather than left running a trial nobody will record, and the store's lock is released."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bloombench`` console script; returns the exit status."""
     parser, commands = _parser()
@@ -215,20 +226,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = commands[args.command]
         chosen.error(chosen.suggest(extras))
     debug = args.debug or os.environ.get("BLOOMBENCH_DEBUG", "") not in ("", "0")
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return int(args.func(args))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if debug:
             raise
         note = getattr(args, "interrupted_note", "nothing was written")
-        print(f"bloombench {args.command}: interrupted; {note}", file=sys.stderr)
-        return 130
+        terminated = isinstance(stop, _Terminated)
+        print(f"bloombench {args.command}: {'terminated' if terminated else 'interrupted'}; {note}", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as error:  # every error is one line unless --debug asks for the traceback
         if debug:
             raise
         print(f"bloombench {args.command}: error: {_error_line(error)} (--debug shows the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

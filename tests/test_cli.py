@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -156,21 +157,51 @@ embedding = { method = "bloom", params = { num_hashes = 2 } }
 """
 
 
-def test_ctrl_c_mid_sweep_says_what_was_kept_and_the_rerun_resumes(tmp_path) -> None:
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc: the pool's worker processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize(("sent", "status", "word", "workers"), [(signal.SIGINT, 130, "interrupted", "1"),
+                                                                 (signal.SIGTERM, 143, "terminated", "2")])
+def test_ctrl_c_mid_sweep_says_what_was_kept_and_the_rerun_resumes(tmp_path, sent, status, word, workers) -> None:
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
     trials = tmp_path / "results" / "tiny" / "trials.jsonl"
     command = [sys.executable, "-m", "bloombench.cli", "run", str(spec), "--results-dir", str(tmp_path / "results"),
-               "--no-progress"]
+               "--no-progress", "--workers", workers]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (trials.exists() and trials.read_text().count("\n") >= 2):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    pool = _children(process.pid)
+    process.send_signal(sent)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, (out, err)
+    assert process.returncode == status, (out, err)
     assert "Traceback" not in err
-    assert f"interrupted; the trials recorded so far are kept in {tmp_path / 'results'}/tiny/trials.jsonl" in err
+    assert f"{word}; the trials recorded so far are kept in {tmp_path / 'results'}/tiny/trials.jsonl" in err
+    if workers != "1":  # the pool's workers were stopped with the driver, not left running a trial
+        assert len(pool) >= 2
+        settle = time.monotonic() + 10  # multiprocessing's resource tracker exits once its pipe closes
+        while time.monotonic() < settle and any(_alive(pid) for pid in pool):
+            time.sleep(0.1)
+        assert not [pid for pid in pool if _alive(pid)]
     kept = [json.loads(line)["trial_key"] for line in trials.read_text().splitlines()]
     assert 2 <= len(kept) < 12
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
