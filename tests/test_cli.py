@@ -186,11 +186,16 @@ def test_ctrl_c_mid_sweep_says_what_was_kept_and_the_rerun_resumes(tmp_path, sen
     trials = tmp_path / "results" / "tiny" / "trials.jsonl"
     command = [sys.executable, "-m", "bloombench.cli", "run", str(spec), "--results-dir", str(tmp_path / "results"),
                "--no-progress", "--workers", workers]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # A shell's background job starts with SIGINT ignored, and Python then keeps ignoring it: give the
+    # driver the default disposition, as a terminal's foreground job has.
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
+    pool: list[int] = []
     while time.monotonic() < deadline and not (trials.exists() and trials.read_text().count("\n") >= 2):
+        if workers != "1" and not pool and trials.exists():  # the pool is up once a trial is recorded
+            pool = _children(process.pid)
         time.sleep(0.05)
-    pool = _children(process.pid)
     process.send_signal(sent)
     out, err = process.communicate(timeout=120)
     assert process.returncode == status, (out, err)
