@@ -201,19 +201,16 @@ class MixedDimEmbedding(CompressedEmbedding):
         block, row = (t.reshape(-1) for t in self.locate(ids))
         dim, device = self.embedding_dim, ids.device
         out = self.weight.new_zeros(block.numel(), dim)
-        if not self.sparse:
-            # Dense gradients: each block is a view of the flat parameter, looked up row-wise (a lookup
-            # per element, needed only to make sparse gradients row-sparse, costs d times more).
-            for b, (table, projection) in enumerate(self.block_tables()):
-                chosen = torch.nonzero(block == b).squeeze(1)
-                out = out.index_copy(0, chosen, row_lookup(table, row[chosen]) @ projection)
-            return masked_padding(out.view(*ids.shape, dim), ids, self.padding_idx)
-        for b, (_, d, rows_at, projection_at) in enumerate(self._layout):
+        for b, ((table, projection), (_, d, rows_at, projection_at)) in enumerate(zip(self.block_tables(),
+                                                                                      self._layout)):
             chosen = torch.nonzero(block == b).squeeze(1)
-            elements = rows_at + row[chosen].unsqueeze(1) * d + torch.arange(d, device=device)
-            vectors = row_lookup(self.weight, elements, sparse=self.sparse).squeeze(-1)
-            projection = row_lookup(self.projection, projection_at + torch.arange(d * dim, device=device),
-                                    sparse=self.sparse).view(d, dim)
+            if not self.sparse:  # the block's own view, looked up row-wise
+                vectors = row_lookup(table, row[chosen])
+            else:  # one lookup per element, so that the flat parameters' gradients are row-sparse
+                elements = rows_at + row[chosen].unsqueeze(1) * d + torch.arange(d, device=device)
+                vectors = row_lookup(self.weight, elements, sparse=True).squeeze(-1)
+                projection = row_lookup(self.projection, projection_at + torch.arange(d * dim, device=device),
+                                        sparse=True).view(d, dim)
             out = out.index_copy(0, chosen, vectors @ projection)
         return masked_padding(out.view(*ids.shape, dim), ids, self.padding_idx)
 

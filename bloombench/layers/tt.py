@@ -19,7 +19,7 @@ __all__ = ["TTEmbedding", "tt_shapes"]
 DEFAULT_COMPRESSION_RATIO = 0.2
 #: Most ids whose outputs calibrate the output scale at init (evenly spaced over the vocabulary).
 _PROBE_IDS = 4096
-#: With dense gradients, a lookup of at least ``1 / (_WHOLE_TABLE_SHARE * rank)`` of the (padded) rows
+#: With dense gradients, a lookup of at least ``1 / (_WHOLE_TABLE_SHARE * max(8, rank))`` of the (padded) rows
 #: contracts the whole table instead (a few large matmuls over the cores, about ``dim * rank`` multiply-adds
 #: a row, against ``dim * rank**2`` in small batched matmuls per looked-up id) and gathers from it. Measured
 #: on one CPU thread at rank 32: the whole table is 2.7x faster at 1e5 rows and 4,096 ids, 2.7x slower at

@@ -64,22 +64,19 @@ class CodedPopularityModel(PopularityModel):
         self.encoding_name = encoding
         self.encoding_params = dict(encoding_params or {})
         self.encoding: Encoding | None = None
-        self._interactions: Interactions | None = None
 
     def _fit(self, data: Any, options: FitOptions, callback: EpochCallback | None) -> FitHistory:
+        """Build the encoding (fitting the data-dependent codes, PMI and CCA, on ``data``), then count."""
         check_training_data(data, Interactions, "interactions")
-        self._interactions = data  # the data-dependent codes (PMI, CCA) are learnt from it in _prepare
-        try:
-            return super()._fit(data, options, callback)
-        finally:
-            self._interactions = None
-
-    def _prepare(self, items: np.ndarray, seed: int) -> None:
-        encoding = make_encoding(self.encoding_name, self.num_items, **self.encoding_params)
-        encoding = encoding.to(self.device).fit(self._interactions)
+        encoding = make_encoding(self.encoding_name, int(data.num_items), **self.encoding_params)
         if encoding.loss not in CONSTANT_OUTPUTS:
             raise ValueError(f"no constant output is defined for the {encoding.loss!r} loss of "
                              f"{encoding.name!r}; known: {sorted(CONSTANT_OUTPUTS)}")
+        self.encoding = encoding.to(options.device).fit(data)
+        return super()._fit(data, options, callback)
+
+    def _prepare(self, items: np.ndarray, seed: int) -> None:
+        encoding = self.encoding
         counts = torch.as_tensor(np.bincount(items, minlength=self.num_items).astype(np.float32),
                                  device=self.device)
         mean = torch.zeros(encoding.num_bits, device=self.device)
@@ -90,7 +87,6 @@ class CodedPopularityModel(PopularityModel):
             mean /= counts.sum().clamp_min(1.0)
             output = CONSTANT_OUTPUTS[encoding.loss](mean)
             self.counts = encoding.decode(output.unsqueeze(0)).reshape(-1)
-        self.encoding = encoding
 
     def _stored_bytes(self) -> int:
         return super()._stored_bytes() + (self.encoding.memory_bytes() if self.encoding is not None else 0)

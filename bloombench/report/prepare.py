@@ -364,8 +364,8 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
         empty.attrs["metric"] = metric
         return empty
     frame = with_part_columns(frame)
-    floor = frame[KIND].map(value_text) if KIND in frame.columns else pd.Series("", index=frame.index)
-    floor = floor.str.removeprefix("sequence-")  # the sequence floors are the same two floors, on windows
+    kind = frame[KIND].map(value_text) if KIND in frame.columns else pd.Series("", index=frame.index)
+    floor = kind.str.removeprefix("sequence-")  # the sequence floors are the same two floors, on windows
     floor = floor.where(floor.isin(FLOOR_KINDS), "")
     if METHOD not in frame.columns and floor.ne("").any():  # floors only: no embedding or encoding section
         frame = frame.assign(**{METHOD: np.nan})
@@ -385,7 +385,7 @@ def prepare(frame: pd.DataFrame, metric: str | None = None, phase: str | None = 
     out[PHASE] = phases(out)
     out["floor"] = floor[ok]
     out["is_floor"] = out["floor"] != ""
-    out["is_code_floor"] = frame.loc[ok, KIND].map(value_text).eq(CODE_FLOOR) if KIND in frame.columns else False
+    out["is_code_floor"] = kind[ok].eq(CODE_FLOOR)
     out["method_id"] = out[METHOD].map(value_text)
     out["method"] = method_labels(out).where(~out["is_floor"], _floor_labels(out))
     out["method_base"] = method_labels(out, exclude=("hash",)).where(~out["is_floor"], out["method"])
