@@ -333,3 +333,13 @@ def test_asv_environment_installs_exactly_the_pinned_dependencies() -> None:
     assert {k: env[k] for k in malloc} == malloc
     assert env["OMP_NUM_THREADS"] == "1"
     assert (conf["results_dir"], conf["html_dir"]) == ("results/asv", "reports/asv")
+
+
+def test_reference_benchmarks_use_only_the_api_the_reference_commit_has() -> None:
+    """``benchmarks/reference.py`` must import at 93d8520 (issue 17's ``asv compare`` baseline): nothing from the
+    rest of the suite, and from the package only names whose signatures that commit already had."""
+    source = (ROOT / "benchmarks" / "reference.py").read_text(encoding="utf-8")
+    assert not re.search(r"^from \.|^import benchmarks|^from benchmarks", source, re.M)
+    imports = re.findall(r"^from (bloombench[\w.]*) import (.+)$", source, re.M)
+    assert imports == [("bloombench.data", "synthetic"), ("bloombench.layers", "embedding_factory"),
+                       ("bloombench.models", "ImplicitFactorizationModel, ImplicitSequenceModel")]

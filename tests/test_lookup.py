@@ -93,12 +93,29 @@ def test_row_lookup_matches_embedding(device: str, padding_idx: int | None, shap
     torch.testing.assert_close(got[1], expected[1])
 
 
+def _backward_nodes(out: torch.Tensor) -> set[str]:
+    """Names of every autograd node behind ``out``."""
+    names, stack = set(), [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and type(node).__name__ not in names:
+            names.add(type(node).__name__)
+            stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
 def test_cpu_training_uses_the_scatter_backward_and_other_cases_use_torch() -> None:
     weight, _, generator = weights_and_grad()
     bags = torch.randint(0, 50, (40, 4), generator=generator)
     w = weight.clone().requires_grad_(True)
-    assert type(bag_lookup(w, bags, mode="mean").grad_fn).__name__ == "_ScatterLookupBackward"
-    view = row_lookup(w, bags[:, 0]).grad_fn  # the lookup, then a view to the ids' shape
+    # Without a padding row: index_select, whose backward is torch's C++ scatter (no embedding backward).
+    for out in (bag_lookup(w, bags, mode="mean"), bag_lookup(w, bags, mode="sum", per_sample_weights=torch.ones(40, 4)),
+                row_lookup(w, bags[:, 0])):
+        assert "IndexSelectBackward0" in _backward_nodes(out)
+        assert not {"EmbeddingBackward0", "EmbeddingBagBackward0", "_ScatterLookupBackward"} & _backward_nodes(out)
+    # With one: the Python scatter backward, which skips the padding row.
+    assert type(bag_lookup(w, bags, mode="mean", padding_idx=3).grad_fn).__name__ == "_ScatterLookupBackward"
+    view = row_lookup(w, bags[:, 0], padding_idx=3).grad_fn  # the lookup, then a view to the ids' shape
     assert type(view.next_functions[0][0]).__name__ == "_ScatterLookupBackward"
     # Sparse gradients are torch's own (SparseAdam needs them); without autograd nothing is recorded.
     out = bag_lookup(w, bags, mode="sum", sparse=True)
@@ -113,8 +130,8 @@ def test_small_lookups_use_torchs_backward(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(lookup, "SCATTER_MIN_ENTRIES", 160)
     weight = torch.randn(50, 6, requires_grad=True)
     small, large = torch.randint(0, 50, (39, 4)), torch.randint(0, 50, (40, 4))
-    assert type(bag_lookup(weight, small, mode="sum").grad_fn).__name__ == "EmbeddingBagBackward0"
-    assert type(bag_lookup(weight, large, mode="sum").grad_fn).__name__ == "_ScatterLookupBackward"
+    assert type(bag_lookup(weight, small, mode="sum", padding_idx=3).grad_fn).__name__ == "EmbeddingBagBackward0"
+    assert type(bag_lookup(weight, large, mode="sum", padding_idx=3).grad_fn).__name__ == "_ScatterLookupBackward"
 
 
 def test_bag_lookup_rejects_bad_mode_and_shape() -> None:

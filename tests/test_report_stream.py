@@ -21,6 +21,7 @@ from bloombench.report import build_report
 from bloombench.report.figures import FIGURES, FigureAbsent, render_figures
 from bloombench.report.plotting import order, palette
 from bloombench.report.prepare import prepare
+from bloombench.report.tables import stream_table
 from bloombench.report.stream_figures import (
     stream_memory_figure,
     stream_mrr_figure,
@@ -86,14 +87,20 @@ def stream_record(variant: str, seed: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """The made-up stream records, written and read back as the report reads them, prepared."""
+def records(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The made-up stream records, written and read back as the report reads them."""
     root = tmp_path_factory.mktemp("stream-results")
     store = ResultStore(root, EXPERIMENT)
     for variant in (GROWING, BLOOM):
         for seed in SEEDS:
             store.append(stream_record(variant, seed))
-    return prepare(load_results(root, EXPERIMENT).assign(experiment=EXPERIMENT))
+    return load_results(root, EXPERIMENT).assign(experiment=EXPERIMENT)
+
+
+@pytest.fixture(scope="module")
+def data(records: pd.DataFrame) -> pd.DataFrame:
+    """The records, prepared."""
+    return prepare(records)
 
 
 def drawn_lines(ax, colour) -> list:
@@ -165,6 +172,28 @@ def test_throughput_figure_draws_the_mean_events_per_second_per_variant(data: pd
     assert "stream.events_per_second" in caption
 
 
+def test_stream_table_gives_memory_throughput_and_mrr_per_group_per_method(records: pd.DataFrame) -> None:
+    table = stream_table(records).set_index("method")
+    assert list(table.index) == [GROWING, BLOOM]  # the full table first
+    assert (table["trials"] == len(SEEDS)).all()
+    last_seen = float(np.median([users_seen(seed)[-1] for seed in SEEDS]))
+    assert table.loc[GROWING, "users_seen"] == last_seen
+    assert table.loc[GROWING, "user_memory_bytes"] == last_seen * DIM * 4 + 512
+    assert table.loc[BLOOM, "user_memory_bytes"] == table.loc[BLOOM, "user_memory_bytes_peak"] == BLOOM_BYTES
+    assert table.loc[BLOOM, "full_table_bytes_final"] == last_seen * DIM * 4
+    for variant, throughput in THROUGHPUT.items():
+        assert table.loc[variant, "events_per_second_mean"] == pytest.approx(np.mean(throughput))
+        low, high = table.loc[variant, ["events_per_second_ci_low", "events_per_second_ci_high"]]
+        assert low < np.mean(throughput) < high
+    assert table["mrr_new_mean"].tolist() == pytest.approx([0.02, 0.02])
+    assert table["mrr_returning_mean"].tolist() == pytest.approx([0.04, 0.04])
+
+
+def test_stream_table_is_empty_without_stream_trials() -> None:
+    floors = pd.json_normalize(report_records.methods("floors") + report_records.floors("floors"))
+    assert stream_table(floors).empty
+
+
 def test_stream_figures_are_absent_for_records_without_stream_series(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "results", "floors")
     for record in report_records.methods("floors") + report_records.floors("floors"):
@@ -200,3 +229,6 @@ def test_report_of_the_committed_quick_results_writes_the_stream_figures(tmp_pat
         png = folder / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f'src="figures/open-vocabulary-quick/{name}.png"' in html
+    table = pd.read_csv(tmp_path / "reports" / "tables" / "open-vocabulary-quick" / "stream.csv")
+    assert set(table["method"]) == set(load_results(source.parent, "open-vocabulary-quick")["variant"])
+    assert table["events_per_second_mean"].gt(0).all() and table["mrr_returning_mean"].gt(0).all()

@@ -29,8 +29,9 @@ _HIT_K = 10
 def reciprocal_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``1 / rank`` of ``targets[i]`` in row i of ``scores`` ``(n, items)`` (ties averaged), float64 ``(n,)``."""
     target = scores.gather(1, targets.reshape(-1, 1))
-    above = (scores > target).sum(1)
-    ties = (scores == target).sum(1) - 1
+    # int32 counts: the bool-to-int64 reduction torch picks by default costs twice as much
+    above = (scores > target).sum(1, dtype=torch.int32)
+    ties = (scores == target).sum(1, dtype=torch.int32) - 1
     return 1.0 / (1.0 + above.double() + ties.double() / 2.0)
 
 

@@ -44,6 +44,7 @@ from bloombench.report.tables import (
     hash_test_table,
     search_table,
     speed_table,
+    stream_table,
     write_table,
 )
 from bloombench.results import FINAL, OK, SEARCH, STATUS, TRIALS_FILE, load_results
@@ -71,6 +72,12 @@ RESULT_TABLES: tuple[tuple[str, str, str, Callable[[pd.DataFrame], pd.DataFrame]
     ("speed", "Seconds per epoch per table size",
      f"Final trials. Mean and {_CI} of the median seconds per epoch, and of its ratio to the full table of "
      "the same size.", speed_table),
+    ("stream", "Stream: memory, throughput and accuracy of new and returning users",
+     f"Final trials of a stream. Medians of the user table's bytes at the end and at its peak, of the users seen, "
+     "of one float row per user seen (full_table_bytes_final: what any growing table needs at least) and of the "
+     f"ids evicted; mean and {_CI} of training events per second, of events per second of the whole pass "
+     "(events_per_second_wall: generation and prequential ranking included) and of the test MRR over all, new "
+     "and returning users.", stream_table),
     ("hash_families", "Accuracy ratio per hash family",
      f"Final compressed trials. Mean and {_CI}; best family first at each compression ratio.", hash_table),
     ("hash_tests", "Hash families against ideal hashing",

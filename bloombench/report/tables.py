@@ -43,7 +43,7 @@ from bloombench.results import (
 )
 
 __all__ = ["BELOW_POPULARITY", "accuracy_table", "collision_table", "failures_table", "floors_table", "frontier_table",
-           "hash_table", "hash_test_table", "search_table", "speed_table", "write_table"]
+           "hash_table", "hash_test_table", "search_table", "speed_table", "stream_table", "write_table"]
 
 #: The accuracy table's flag: the mean accuracy is worse than the popularity floor's (for an error metric:
 #: higher), a result the report must explain before anyone trusts it.
@@ -193,6 +193,55 @@ def speed_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = table.rename(columns={"s_per_epoch_n": "trials"}).drop(columns="time_ratio_n")
     table["table_rows"] = table["table_rows"].round().astype("Int64")
     return _method_order(table, keys)
+
+
+#: A stream trial's totals (model kind ``stream``, :meth:`bloombench.models.stream.StreamModel.record_fields`).
+_STREAM = "stream."
+
+
+def stream_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per method of a stream experiment: the user table's memory, throughput and MRR per user group.
+
+    Returns
+    -------
+    DataFrame
+        ``experiment, method, trials, baseline`` (the baseline's rows first); medians of the user table's final and peak bytes
+        (``user_memory_bytes``, ``user_memory_bytes_peak``), of the users seen, of the bytes one float row per
+        user seen takes (``full_table_bytes_final``: the floor of any growing table) and of the ids evicted;
+        mean and 95% interval of the training events per second (``events_per_second``), of the events per
+        second of the whole pass (``events_per_second_wall``: generation and ranking included) and of the
+        test MRR over all, new and returning users. Empty without stream trials.
+    """
+    data = prepare(frame)
+    if data.empty or f"{_STREAM}events_per_second" not in data.columns:
+        return pd.DataFrame()
+    data = method_rows(data)
+    data = data[pd.to_numeric(data[f"{_STREAM}events"], errors="coerce").notna()]
+    if data.empty:
+        return pd.DataFrame()
+    keys = ["experiment", "method"]
+    medians = {"user_memory_bytes": "user_memory_bytes_final", "user_memory_bytes_peak": "user_memory_bytes_peak",
+               "users_seen": "users_seen", "full_table_bytes_final": "full_table_bytes_final",
+               "evicted": "evicted"}
+    data = data.assign(**{name: pd.to_numeric(data[_STREAM + field], errors="coerce")
+                          for name, field in medians.items() if _STREAM + field in data.columns})
+    counts = data.groupby(keys, sort=True).agg(
+        trials=("method", "size"), baseline=("is_baseline", "any"),
+        **{name: (name, "median") for name in medians if name in data.columns})
+    parts = [counts.reset_index()]
+    for column, prefix in ((f"{_STREAM}events_per_second", "events_per_second"),
+                           (f"{_STREAM}events_per_second_wall", "events_per_second_wall"),
+                           ("test.mrr", "mrr"), ("test.mrr_new", "mrr_new"), ("test.mrr_returning", "mrr_returning")):
+        if column in data.columns:
+            parts.append(summarise(data.assign(**{column: pd.to_numeric(data[column], errors="coerce")}), keys,
+                                   column, prefix).drop(columns=f"{prefix}_n"))
+    table = _merge(parts, keys)
+    for column in medians:
+        if column in table.columns:
+            table[column] = table[column].round().astype("Int64")
+    # the baseline (the growing full table) first: the others are read against it
+    return table.sort_values(["experiment", "baseline", "method"], ascending=[True, False, True],
+                             kind="stable").reset_index(drop=True)
 
 
 def hash_table(frame: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
