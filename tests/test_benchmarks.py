@@ -304,7 +304,7 @@ def test_full_profile_keeps_the_parameters_of_the_committed_results() -> None:
             continue
         for param, old, new in zip(names, bench["params"], values):
             assert set(old) <= set(new), f"{key}: {param} lost {sorted(set(old) - set(new))}"
-    assert rekeyed == {"training.Epoch.track_seconds_per_epoch"}
+    assert rekeyed <= {"training.Epoch.track_seconds_per_epoch"}  # empty once benchmarks.json is regenerated
 
 
 def _pins(lines: list[str]) -> dict[str, str]:
