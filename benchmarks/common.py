@@ -54,7 +54,9 @@ from bloombench.layers import available_methods, get_method
 __all__ = [
     "BLOOM",
     "DERIVED_VARIANTS",
+    "ALL_DEVICES",
     "DEVICES",
+    "DEVICES_ENV",
     "DIM",
     "LABEL_ALIASES",
     "MALLOC_ENV",
@@ -64,6 +66,7 @@ __all__ = [
     "PROFILE_ENV",
     "REPO_ROOT",
     "VARIANTS",
+    "active_devices",
     "active_profile",
     "best_seconds",
     "by_profile",
@@ -76,7 +79,29 @@ __all__ = [
     "trial_config",
 ]
 
-DEVICES = ["cpu", "cuda"]
+#: Names the devices to benchmark, comma-separated (default both); like the profile it only drops parameter
+#: values: ``cuda`` alone is the GPU check's run (``tools/gpu-check.sh``), whose CPU figures would only repeat.
+DEVICES_ENV = "BLOOMBENCH_ASV_DEVICES"
+ALL_DEVICES = ("cpu", "cuda")
+
+
+def active_devices() -> list[str]:
+    """The devices named by ``$BLOOMBENCH_ASV_DEVICES`` (all of :data:`ALL_DEVICES` when unset or empty).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a device of the suite.
+    """
+    names = [n.strip() for n in (os.environ.get(DEVICES_ENV) or ",".join(ALL_DEVICES)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in ALL_DEVICES]
+    if unknown or not names:
+        raise ValueError(f"{DEVICES_ENV} must name devices among {list(ALL_DEVICES)}, got "
+                         f"{os.environ.get(DEVICES_ENV)!r}")
+    return [d for d in ALL_DEVICES if d in names]
+
+
+DEVICES = active_devices()
 #: Embedding width of every benchmark (the quick reproduction profile's).
 DIM = 32
 #: What asv.conf.json sets for benchmark processes (``hashing.MallocEffect`` compares with glibc's defaults).
@@ -213,8 +238,8 @@ def trial_config(model: str, variant: str, *, dataset: Mapping[str, Any], traini
 
 def require_device(device: str) -> torch.device:
     """``torch.device(device)``; skip (asv: ``NotImplementedError`` in setup) CUDA without a CUDA device."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device not in ALL_DEVICES:
+        raise ValueError(f"device must be one of {list(ALL_DEVICES)}, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise NotImplementedError("CUDA not available")
     return torch.device(device)

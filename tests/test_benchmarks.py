@@ -343,3 +343,34 @@ def test_reference_benchmarks_use_only_the_api_the_reference_commit_has() -> Non
     imports = re.findall(r"^from (bloombench[\w.]*) import (.+)$", source, re.M)
     assert imports == [("bloombench.data", "synthetic"), ("bloombench.layers", "embedding_factory"),
                        ("bloombench.models", "ImplicitFactorizationModel, ImplicitSequenceModel")]
+
+
+@pytest.mark.parametrize(("value", "devices"), [(None, ["cpu", "cuda"]), ("", ["cpu", "cuda"]), ("cuda", ["cuda"]),
+                                                (" cuda , cpu ", ["cpu", "cuda"])])
+def test_the_devices_variable_only_drops_device_values(monkeypatch: pytest.MonkeyPatch, value: str | None,
+                                                       devices: list[str]) -> None:
+    if value is None:
+        monkeypatch.delenv(COMMON.DEVICES_ENV, raising=False)
+    else:
+        monkeypatch.setenv(COMMON.DEVICES_ENV, value)
+    assert COMMON.active_devices() == devices
+
+
+def test_the_devices_variable_rejects_an_unknown_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(COMMON.DEVICES_ENV, "cuda,tpu")
+    with pytest.raises(ValueError, match=r"BLOOMBENCH_ASV_DEVICES must name devices among \['cpu', 'cuda'\], "
+                                         r"got 'cuda,tpu'"):
+        COMMON.active_devices()
+
+
+def test_gpu_check_scripts_parse_and_every_wheel_they_fetch_is_pinned() -> None:
+    for script in ("gpu-check.sh", "gpu-wheels.sh"):
+        subprocess.run(["bash", "-n", str(ROOT / "tools" / script)], check=True)
+    constraints = _pins((ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines())
+    names = [line.strip() for line in (ROOT / "tools" / "gpu-wheels.txt").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert names and all(name.lower() in constraints for name in names), \
+        sorted(n for n in names if n.lower() not in constraints)
+    # The packages of the project that the device image lacks must all travel (the image's list: KINDS.md).
+    assert {"mmh3", "metrohash", "cityhash", "pooch", "platformdirs", "pebble", "dask", "distributed", "asv"} <= \
+        {name.lower() for name in names}

@@ -211,3 +211,14 @@ def test_load_spec_by_name_and_path(tmp_path: Path) -> None:
         load_spec("nope")
     with pytest.raises(SpecError, match="cannot read spec file"):
         load_spec(tmp_path / "missing.toml")
+
+
+def test_the_speed_cuda_profile_runs_every_trial_on_the_device_on_synthetic_data() -> None:
+    """``tools/gpu-check.sh`` runs this profile on a machine without the MovieLens files or a network."""
+    spec = load_spec("speed", ("cuda",))
+    trials = spec.final_trials()
+    assert spec.experiment == "speed-cuda" and trials
+    assert {t.config["training"]["device"] for t in trials} == {"cuda"}
+    assert {t.config["dataset"]["name"] for t in trials} == {"synthetic"}
+    assert {t.config["dataset"]["table_rows"] for t in trials} == {10_000, 100_000, 1_000_000}
+    assert {t.variant for t in trials} >= {"full", "bloom k=4 table", "bloom k=4 on the fly"}
