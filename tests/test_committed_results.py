@@ -24,7 +24,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 UNCHANGED = {"factorization-quick", "factorization-quick-long", "factorization-quick-ml-1m",
              "factorization-quick-ml-1m-patient", "factorization-quick-anchors", "spotlight-sequence-quick",
              "spotlight-sequence-quick-long", "hash-functions-quick", "speed-quick", "paper-quick", "paper-quick-ml-1m",
-             "paper-quick-anchors", "regime-quick", "open-vocabulary-quick", "regime"}
+             "paper-quick-anchors", "regime-quick", "open-vocabulary-quick", "open-vocabulary-full", "regime"}
 
 
 def _folders() -> list[Path]:

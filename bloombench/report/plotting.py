@@ -150,12 +150,14 @@ def reference_line(ax: Axes, label: str) -> Line2D:
 
 
 def lines(ax: Axes, data: pd.DataFrame, x: str, y: str, hue: str, colours: dict, errorbars: bool = True,
-          **style) -> None:
-    """Mean of ``y`` per ``x`` for each ``hue`` series, with the t-interval error bars."""
+          band: bool = False, **style) -> None:
+    """Mean of ``y`` per ``x`` for each ``hue`` series, with the t-interval as error bars (or, ``band=True``, as
+    a shaded band: readable where there are too many x values for bars)."""
     style = {"marker": "o", **style}
     sns.lineplot(data=data, x=x, y=y, hue=hue, hue_order=[h for h in colours if h in set(data[hue])],
-                 palette=colours, estimator="mean", errorbar=t_interval if errorbars else None, err_style="bars",
-                 err_kws={"capsize": 3}, legend=False, ax=ax, **style)
+                 palette=colours, estimator="mean", errorbar=t_interval if errorbars else None,
+                 err_style="band" if band else "bars", err_kws={"alpha": 0.15} if band else {"capsize": 3},
+                 legend=False, ax=ax, **style)
 
 
 def points(ax: Axes, data: pd.DataFrame, x: str, categories: Sequence[str], y: str, hue: str, colours: dict) -> None:

@@ -38,6 +38,8 @@ WINDOWS = "stream.windows."
 THROUGHPUT = "stream.events_per_second"
 #: Bytes per float32 weight: the full table's floor is users seen × dim × this.
 FLOAT_BYTES = 4
+#: Most windows whose intervals a figure draws as error bars; beyond, as shaded bands.
+_BARS_UP_TO = 30
 _GROUPS = (("mrr_new", "new users (their first window with events)"), ("mrr_returning", "returning users"))
 
 
@@ -120,9 +122,11 @@ def stream_mrr_figure(data: pd.DataFrame) -> tuple[Figure, str]:
     if not any(finite(long, field).shape[0] for field, _ in _GROUPS):
         raise _absent("no window of any trial holds a finite MRR of new or returning users")
     colours = _colours(data, long["method"])
+    many = long["window"].nunique() > _BARS_UP_TO  # then the intervals are bands: bars would hide the lines
     fig, axes = canvas(len(_GROUPS))
     for ax, (field, title) in zip(axes, _GROUPS):
-        lines(ax, finite(long, field), "window", field, "method", colours, markersize=3)
+        lines(ax, finite(long, field), "window", field, "method", colours, band=many,
+              markersize=1 if many else 3, linewidth=1 if many else None)
         ax.set(ylabel="MRR", title=title)
         _window_axis(ax)
     legend(fig, colours, "method")
