@@ -44,28 +44,24 @@ def _gather(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 class _ScatterLookup(torch.autograd.Function):
     """``out[i] = combine_j weight[rows[i, j]]``; backward ``grad_weight.index_add_(0, rows, scaled grad)``.
 
-    ``mode`` ``None`` is a single-row lookup (``rows`` of shape ``(n, 1)``, ``F.embedding`` semantics: the
-    padding row is returned as stored). For bags, entries equal to ``padding_idx`` are skipped and a
-    mean divides by the bag's non-padding entries (``F.embedding_bag`` semantics). Either way the padding
-    row gets no gradient.
+    Only for lookups with a padding row (those without one take :func:`_gather`). ``mode`` ``None`` is a
+    single-row lookup (``rows`` of shape ``(n, 1)``, ``F.embedding`` semantics: the padding row is returned as
+    stored). For bags, entries equal to ``padding_idx`` are skipped and a mean divides by the bag's
+    non-padding entries (``F.embedding_bag`` semantics). Either way the padding row gets no gradient.
     """
 
     @staticmethod
     def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, mode: str | None,  # type: ignore[override]
-                padding_idx: int | None, per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
+                padding_idx: int, per_sample_weights: torch.Tensor | None = None) -> torch.Tensor:
         if mode is None:
             out = F.embedding(rows[:, 0], weight, padding_idx=padding_idx)
         else:
             out = F.embedding_bag(rows, weight, mode=mode, padding_idx=padding_idx,
                                   per_sample_weights=per_sample_weights)
         scale = None
-        if mode == "mean" and padding_idx is not None:
+        if mode == "mean":
             scale = (rows != padding_idx).sum(1, dtype=weight.dtype).clamp_(min=1).reciprocal_().unsqueeze(1)
-        elif mode == "mean":
-            scale = 1.0 / rows.shape[1]
-        ctx.save_for_backward(rows, scale if isinstance(scale, torch.Tensor) else None, per_sample_weights,
-                              weight if per_sample_weights is not None else None)
-        ctx.constant_scale = scale if isinstance(scale, float) else None
+        ctx.save_for_backward(rows, scale, per_sample_weights, weight if per_sample_weights is not None else None)
         ctx.num_rows = weight.shape[0]
         ctx.padding_idx = padding_idx
         return out
@@ -76,8 +72,6 @@ class _ScatterLookup(torch.autograd.Function):
         rows, scale, per_sample_weights, weight = ctx.saved_tensors
         if scale is not None:
             grad_out = grad_out * scale
-        elif ctx.constant_scale is not None:
-            grad_out = grad_out * ctx.constant_scale
         n, k = rows.shape
         dim = grad_out.shape[1]
         source = grad_out if k == 1 else grad_out.unsqueeze(1).expand(n, k, dim)
@@ -87,15 +81,13 @@ class _ScatterLookup(torch.autograd.Function):
                 # d out_i / d p_ij = W[rows_ij]: one more gather of the bag rows.
                 gathered = F.embedding(rows, weight)
                 grad_weights = (gathered * grad_out.unsqueeze(1)).sum(-1).reshape(per_sample_weights.shape)
-                if ctx.padding_idx is not None:
-                    grad_weights = grad_weights.masked_fill(rows.reshape(grad_weights.shape) == ctx.padding_idx, 0)
+                grad_weights = grad_weights.masked_fill(rows.reshape(grad_weights.shape) == ctx.padding_idx, 0)
             source = source * per_sample_weights.reshape(n, k, 1)
         grad_weight = grad_out.new_zeros(ctx.num_rows, dim)
         # int64: index_add_ takes int32 indices (the on-the-fly index) too, but runs ~2x slower with them.
         grad_weight.index_add_(0, rows.reshape(-1).to(torch.int64), source.reshape(n * k, dim))
-        if ctx.padding_idx is not None:
-            # Only padding entries index the padding row: dropping its sum drops exactly their gradient.
-            grad_weight[ctx.padding_idx] = 0
+        # Only padding entries index the padding row: dropping its sum drops exactly their gradient.
+        grad_weight[ctx.padding_idx] = 0
         return grad_weight, None, None, None, grad_weights
 
 

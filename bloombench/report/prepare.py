@@ -94,6 +94,9 @@ POPULARITY = "popularity"
 #: The per-encoding floor: popularity as far as a method's own output code can express it.
 CODE_FLOOR = "coded-popularity"
 TIME = "median_seconds_per_epoch"
+#: Prefix of a stream trial's own fields (``StreamModel.record_fields``): totals, and per-window lists under
+#: ``windows.``.
+STREAM = "stream."
 BYTES = "embedding_bytes"
 
 #: Accuracy columns, in order of preference (validation only where a run skipped the test evaluation).

@@ -26,16 +26,16 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from bloombench.report.plotting import canvas, finite, legend, lines, order, palette
-from bloombench.report.prepare import DIM, method_rows
+from bloombench.report.prepare import DIM, STREAM, method_rows
 from bloombench.report.stats import t_interval
 
 __all__ = ["STREAM_FIGURES", "WINDOWS", "stream_memory_figure", "stream_mrr_figure", "stream_throughput_figure",
            "stream_windows"]
 
 #: Prefix of the per-window lists in the flattened records.
-WINDOWS = "stream.windows."
+WINDOWS = f"{STREAM}windows."
 #: Training events per training second over the whole stream (a trial's total).
-THROUGHPUT = "stream.events_per_second"
+THROUGHPUT = f"{STREAM}events_per_second"
 #: Bytes per float32 weight: the full table's floor is users seen × dim × this.
 FLOAT_BYTES = 4
 #: Most windows whose intervals a figure draws as error bars; beyond, as shaded bands.

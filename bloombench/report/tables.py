@@ -18,6 +18,7 @@ from bloombench.report.compare import floor_summary, frontier, hash_tests
 from bloombench.report.prepare import (
     BYTES,
     SEED_COLUMNS,
+    STREAM,
     TIME,
     VALIDATION_METRICS,
     accuracy_metric,
@@ -195,10 +196,6 @@ def speed_table(frame: pd.DataFrame) -> pd.DataFrame:
     return _method_order(table, keys)
 
 
-#: A stream trial's totals (model kind ``stream``, :meth:`bloombench.models.stream.StreamModel.record_fields`).
-_STREAM = "stream."
-
-
 def stream_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per method of a stream experiment: the user table's memory, throughput and MRR per user group.
 
@@ -213,24 +210,24 @@ def stream_table(frame: pd.DataFrame) -> pd.DataFrame:
         test MRR over all, new and returning users. Empty without stream trials.
     """
     data = prepare(frame)
-    if data.empty or f"{_STREAM}events_per_second" not in data.columns:
+    if data.empty or f"{STREAM}events_per_second" not in data.columns:
         return pd.DataFrame()
     data = method_rows(data)
-    data = data[pd.to_numeric(data[f"{_STREAM}events"], errors="coerce").notna()]
+    data = data[pd.to_numeric(data[f"{STREAM}events"], errors="coerce").notna()]
     if data.empty:
         return pd.DataFrame()
     keys = ["experiment", "method"]
     medians = {"user_memory_bytes": "user_memory_bytes_final", "user_memory_bytes_peak": "user_memory_bytes_peak",
                "users_seen": "users_seen", "full_table_bytes_final": "full_table_bytes_final",
                "evicted": "evicted"}
-    data = data.assign(**{name: pd.to_numeric(data[_STREAM + field], errors="coerce")
-                          for name, field in medians.items() if _STREAM + field in data.columns})
+    data = data.assign(**{name: pd.to_numeric(data[STREAM + field], errors="coerce")
+                          for name, field in medians.items() if STREAM + field in data.columns})
     counts = data.groupby(keys, sort=True).agg(
         trials=("method", "size"), baseline=("is_baseline", "any"),
         **{name: (name, "median") for name in medians if name in data.columns})
     parts = [counts.reset_index()]
-    for column, prefix in ((f"{_STREAM}events_per_second", "events_per_second"),
-                           (f"{_STREAM}events_per_second_wall", "events_per_second_wall"),
+    for column, prefix in ((f"{STREAM}events_per_second", "events_per_second"),
+                           (f"{STREAM}events_per_second_wall", "events_per_second_wall"),
                            ("test.mrr", "mrr"), ("test.mrr_new", "mrr_new"), ("test.mrr_returning", "mrr_returning")):
         if column in data.columns:
             parts.append(summarise(data.assign(**{column: pd.to_numeric(data[column], errors="coerce")}), keys,
