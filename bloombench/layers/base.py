@@ -132,7 +132,11 @@ class CompressedEmbedding(nn.Module):
             raise TypeError(f"ids must have an integer dtype (int64 or int32), got dtype {ids.dtype}")
         if ids.dtype not in (torch.int64, torch.int32):
             ids = ids.to(torch.int64)
-        weight = next(iter(self.parameters()), None)
+        # The layer's own first parameter when it has one (the common case; a dict lookup, where
+        # parameters() walks the module tree at every call), else any submodule's.
+        weight = next(iter(self._parameters.values()), None)
+        if weight is None:
+            weight = next(iter(self.parameters()), None)
         if weight is not None and ids.device != weight.device:
             raise ValueError(f"ids are on {ids.device} but the layer is on {weight.device}; move one of them "
                              f"(ids.to('{weight.device}') or layer.to('{ids.device}'))")
@@ -144,6 +148,16 @@ class CompressedEmbedding(nn.Module):
                            else f"[0, {upper - 1}] (open vocabulary)")
                 raise ValueError(f"ids must be in {allowed}; got min {low}, max {high}")
         return ids
+
+    def gather_rows(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        """``(weight, rows, scale)`` with ``self(ids) == scale * weight[rows].sum(-2)``, or None.
+
+        A layer whose output is a scaled sum of k rows of one table says so here, so that a fused
+        kernel (e.g. :mod:`bloombench.models.bilinear_kernel`) can gather and scatter those rows itself;
+        ``rows`` is int64 ``(*ids.shape, k)``. The default, and any layer for which that is not exactly
+        its forward (a padding row, sparse gradients), returns None: callers then call the layer.
+        """
+        return None
 
     # ---- sizes and bytes -------------------------------------------------------------------------
     def memory_bytes(self) -> int:

@@ -250,6 +250,12 @@ class BloomEmbedding(CompressedEmbedding):
         out = bag_lookup(self.weight, bags, mode=self.mode, padding_idx=self._pad_row, sparse=self.sparse)
         return out.view(*ids.shape, self.embedding_dim)
 
+    def gather_rows(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        if self.padding_idx is not None or self._pad_row is not None or self.sparse:
+            return None
+        rows = self.hashed_indices(ids)
+        return self.weight, rows, 1.0 / rows.shape[-1] if self.mode == "mean" else 1.0
+
     def _method_repr(self) -> list[str]:
         if self.identity:
             return ["compression_ratio=1.0 (identity, no hashing)"]

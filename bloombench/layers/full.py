@@ -61,6 +61,11 @@ class FullEmbedding(CompressedEmbedding):
         ids = self._check_ids(ids)
         return row_lookup(self.weight, ids, padding_idx=self.padding_idx, sparse=self.sparse)
 
+    def gather_rows(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        if self.padding_idx is not None or self.sparse:
+            return None
+        return self.weight, self._check_ids(ids).to(torch.int64).unsqueeze(-1), 1.0
+
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:
         return check_int("num_embeddings", num_embeddings) * check_int(

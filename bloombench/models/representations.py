@@ -4,7 +4,8 @@ Every embedding table of users or items is built by an injected
 ``embedding_factory(num_embeddings, embedding_dim, padding_idx)`` (called with
 ``sparse=True`` in addition when the optimizer wants sparse gradients), so the
 same networks run on full tables, hashed or Bloom embeddings alike. The nets
-only ever call the built module on id tensors and never look at its type.
+only ever call the built module on id tensors (or, for the bilinear net's fused
+CPU kernel, ask it for ``gather_rows``) and never look at its type.
 Biases stay plain zero-initialised ``nn.Embedding`` tables with dense
 gradients, as in Spotlight: they are tiny and are not what is benchmarked.
 
@@ -26,6 +27,7 @@ from torch import nn
 
 from bloombench.checks import check_int
 from bloombench.layers.lookup import row_lookup
+from bloombench.models.bilinear_kernel import bilinear_scores
 
 __all__ = [
     "PADDING_IDX",
@@ -172,8 +174,13 @@ class BilinearNet(nn.Module):
         """Scores of (user, item) pairs; ``user_ids`` must broadcast against ``item_ids``.
 
         E.g. users ``(B,)`` with items ``(n, B)`` scores ``n`` negatives per user
-        while embedding each user once.
+        while embedding each user once. On the CPU, tables that are scaled row sums are scored by one
+        fused kernel (:mod:`bloombench.models.bilinear_kernel`), any others by their modules.
         """
+        fused = bilinear_scores(self.user_embeddings, self.item_embeddings, self.user_biases.weight,
+                                self.item_biases.weight, user_ids, item_ids)
+        if fused is not None:
+            return fused
         users = self.user_embeddings(user_ids)
         items = self.item_embeddings(item_ids)
         dot = (users * items).sum(-1)
