@@ -10,7 +10,9 @@ from bloombench.data.interactions import Interactions
 from bloombench.layers import available_methods, embedding_factory, get_method, make_embedding
 from bloombench.models import ImplicitFactorizationModel
 from bloombench.models import bilinear_kernel as kernel
+from bloombench.models import fused_adam
 from bloombench.models.representations import BilinearNet
+from bloombench.models.training import FitOptions
 
 USERS, ITEMS, DIM = 60, 90, 8
 #: Layers whose forward is a scaled row sum, so the kernel takes them (label: method, params).
@@ -114,7 +116,7 @@ def test_every_gather_plan_reproduces_the_layer(method):
         if plan is None:
             continue
         weight, rows, scale = plan
-        assert rows.dtype == torch.int64 and rows.shape[:-1] == ids.shape
+        assert rows.dtype in (torch.int64, torch.int32) and rows.shape[:-1] == ids.shape
         torch.testing.assert_close(scale * weight[rows].sum(-2), layer(ids), rtol=1e-6, atol=1e-7)
 
 
@@ -138,3 +140,67 @@ def test_training_with_and_without_the_kernel_ends_in_the_same_model(monkeypatch
     np.testing.assert_allclose(fused_history.losses, reference_history.losses, rtol=1e-4)
     torch.testing.assert_close(fused.predict_scores(np.arange(USERS)), reference.predict_scores(np.arange(USERS)),
                                rtol=1e-3, atol=1e-4)
+
+
+# ---- the fused training step (bloombench.models.fused_adam) ------------------------------------------
+def fit_both_ways(monkeypatch, loss: str, item: str = "bloom_mean", **fit: object):
+    rng = np.random.default_rng(0)
+    data = Interactions(rng.integers(0, USERS, 3_000), rng.integers(0, ITEMS, 3_000),
+                        num_users=USERS, num_items=ITEMS)
+    out = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv(kernel.ENV_VAR, flag)
+        model = ImplicitFactorizationModel(loss=loss, embedding_dim=DIM, embedding_factory=factory(*FUSED[item]),
+                                           user_embedding_factory=factory(*FUSED["full"]))
+        history = model.fit(data, **{"epochs": 3, "batch_size": 256, "seed": 4, "l2": 1e-3, **fit})
+        out[flag] = (model, history)
+    return out
+
+
+@pytest.mark.parametrize("loss", sorted(fused_adam.LOSSES))
+@pytest.mark.parametrize("item", ["full", "bloom_mean", "bloom_sum"])
+def test_fused_step_trains_the_model_the_modules_and_torch_adam_train(loss, item, monkeypatch):
+    calls = []
+    original = fused_adam.FusedAdamStep.__call__
+    monkeypatch.setattr(fused_adam.FusedAdamStep, "__call__",
+                        lambda self, *args: calls.append(1) or original(self, *args))
+    out = fit_both_ways(monkeypatch, loss, item)
+    (fused, fused_history), (reference, reference_history) = out["1"], out["0"]
+    assert len(calls) == 3 * 12  # every batch of the kernel run took the fused step (3,000 / 256: 12 a epoch)
+    np.testing.assert_allclose(fused_history.losses, reference_history.losses, rtol=1e-4, atol=1e-6)
+    for (name, got), want in zip(fused.network.named_parameters(), reference.network.parameters(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("change", [{"loss": "adaptive_hinge"}, {"optimizer": "adagrad"},
+                                    {"optimizer": "adam-sparse"}, {"item": "qr"}, {"kernels": "0"}])
+def test_fused_step_declines_what_it_would_not_do_exactly(change, monkeypatch):
+    assert fused_adam.FusedAdamStep.maybe(BilinearNet(USERS, ITEMS, DIM), "bpr", 1, FitOptions()) is not None
+    monkeypatch.setenv(kernel.ENV_VAR, change.get("kernels", "1"))
+    options = FitOptions(optimizer=change.get("optimizer", "adam"))
+    item = factory("qr", {"compression_ratio": 0.5}) if "item" in change else factory(*FUSED["full"])
+    net = BilinearNet(USERS, ITEMS, DIM, item, options.sparse)
+    loss = change.get("loss", "bpr")
+    n_negatives = 5 if loss == "adaptive_hinge" else 1
+    assert fused_adam.FusedAdamStep.maybe(net, loss, n_negatives, options) is None
+
+
+def test_plain_torch_embeddings_are_fused_and_bad_ids_left_to_torch(monkeypatch):
+    net = BilinearNet(USERS, ITEMS, DIM)  # the default factory: nn.Embedding tables
+    users, items = torch.arange(10), torch.arange(20).view(2, 10)
+    grad = torch.randn(2, 10)
+    assert apply_to(net, users, items) is not None
+    fused, fused_grads = scores_and_grads(net, users, items, grad, "1", monkeypatch)
+    reference, reference_grads = scores_and_grads(net, users, items, grad, "0", monkeypatch)
+    torch.testing.assert_close(fused, reference)
+    for got, want in zip(fused_grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want)
+    monkeypatch.setenv(kernel.ENV_VAR, "1")
+    with pytest.raises(IndexError):
+        net(users, torch.full((2, 10), ITEMS))
+
+
+def test_fused_step_declines_a_net_with_more_trainable_parameters(monkeypatch):
+    net = BilinearNet(USERS, ITEMS, DIM)
+    net.extra = torch.nn.Linear(2, 2)  # Adam over net.parameters() would move it too
+    assert fused_adam.FusedAdamStep.maybe(net, "bpr", 1, FitOptions()) is None

@@ -154,7 +154,7 @@ class CompressedEmbedding(nn.Module):
 
         A layer whose output is a scaled sum of k rows of one table says so here, so that a fused
         kernel (e.g. :mod:`bloombench.models.bilinear_kernel`) can gather and scatter those rows itself;
-        ``rows`` is int64 ``(*ids.shape, k)``. The default, and any layer for which that is not exactly
+        ``rows`` is an int64 or int32 tensor ``(*ids.shape, k)``. The default, and any layer for which that is not exactly
         its forward (a padding row, sparse gradients), returns None: callers then call the layer.
         """
         return None

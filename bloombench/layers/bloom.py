@@ -253,7 +253,9 @@ class BloomEmbedding(CompressedEmbedding):
     def gather_rows(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
         if self.padding_idx is not None or self._pad_row is not None or self.sparse:
             return None
-        rows = self.hashed_indices(ids)
+        ids = self._check_ids(ids)
+        # The index table's own dtype (int32 at ML sizes): the kernel reads either, a conversion costs a copy.
+        rows = ids.unsqueeze(-1) if self.index_map is None else self.index_map(ids)
         return self.weight, rows, 1.0 / rows.shape[-1] if self.mode == "mean" else 1.0
 
     def _method_repr(self) -> list[str]:

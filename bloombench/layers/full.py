@@ -64,7 +64,7 @@ class FullEmbedding(CompressedEmbedding):
     def gather_rows(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
         if self.padding_idx is not None or self.sparse:
             return None
-        return self.weight, self._check_ids(ids).to(torch.int64).unsqueeze(-1), 1.0
+        return self.weight, self._check_ids(ids).unsqueeze(-1), 1.0
 
     @classmethod
     def estimate_memory_bytes(cls, num_embeddings: int, embedding_dim: int, **params: object) -> int:

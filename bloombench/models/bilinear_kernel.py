@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ENV_VAR", "available", "bilinear_scores"]
+__all__ = ["ENV_VAR", "available", "bilinear_scores", "gather_plan"]
 
 #: Set to "0" to turn the kernel off (the modules' reference path runs instead).
 ENV_VAR = "BLOOMBENCH_KERNELS"
@@ -42,9 +42,12 @@ except ImportError:  # pragma: no cover - numba is a dependency; this keeps a br
 
 
 def _compile(function: Any, **options: Any) -> Any:
-    # fastmath lets LLVM vectorise the dot products and row updates (reassociated sums); explicit loops
-    # because numba allocates a temporary for an array expression such as ``a[r] += s * u``.
-    jit = njit(cache=True, nogil=True, fastmath=True, boundscheck=False, **options) if njit else None
+    # fastmath lets LLVM vectorise the dot products and row updates (reassociated sums), and numpy's error
+    # model drops the zero check Python semantics put before every division, which blocks vectorising
+    # (Adam's update: 132 vs 15 us for 54 k floats). Explicit loops: numba allocates a temporary for an
+    # array expression such as ``a[r] += s * u``.
+    jit = njit(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy",
+               **options) if njit else None
     return function if jit is None else jit(function)
 
 
@@ -99,8 +102,9 @@ def _backward(g, U, I, urows, irows, uids, iids, uscale, iscale, gU, gI, gbu, gb
             step = grad * iscale
             for j in range(irows.shape[1]):
                 r = irows[item, j]
-                for c in range(dim):
+                for c in range(dim):  # two loops, not one: each vectorises (38 vs 61 us at ML-100K, k = 1)
                     gu[c] += step * I[r, c]
+                for c in range(dim):
                     gI[r, c] += step * u[c]
         gbu[uids[b]] += total
         for j in range(urows.shape[1]):
@@ -151,6 +155,37 @@ def _usable(dtype: torch.dtype, *tables: torch.Tensor) -> bool:
                                      for t in tables)
 
 
+def _rows_of(layer: torch.nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+    """``layer.gather_rows(ids)``; a plain ``nn.Embedding`` (the models' default table) is one row per id."""
+    gather = getattr(layer, "gather_rows", None)
+    if gather is not None:
+        return gather(ids)
+    if type(layer) is not torch.nn.Embedding or layer.padding_idx is not None or layer.sparse \
+            or layer.max_norm is not None or ids.dtype not in (torch.int64, torch.int32):
+        return None
+    if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < layer.num_embeddings:
+        return None  # the module's own call raises torch's error for these ids
+    return layer.weight, ids.unsqueeze(-1), 1.0
+
+
+def gather_plan(user_layer: torch.nn.Module, item_layer: torch.nn.Module, user_biases: torch.Tensor,
+                item_biases: torch.Tensor, user_ids: torch.Tensor, item_ids: torch.Tensor) -> tuple | None:
+    """The kernel's inputs for scoring ``item_ids`` against ``user_ids``, or None where it does not apply:
+    ``(U, I, user_biases, item_biases, urows, irows, uids, iids, uscale, iscale)``, ``irows`` one row per
+    item id (``(n * B, k)``), ``iids`` ``(n, B)``, the scales in the tables' precision."""
+    if not available() or user_ids.dim() != 1 or item_ids.dim() not in (1, 2) \
+            or item_ids.shape[-1] != user_ids.shape[0]:
+        return None
+    users, items = _rows_of(user_layer, user_ids), _rows_of(item_layer, item_ids)
+    if users is None or items is None or not _usable(users[0].dtype, users[0], items[0], user_biases, item_biases):
+        return None
+    (U, urows, uscale), (I, irows, iscale) = users, items
+    dtype = _SCALARS[U.dtype]
+    item_2d = item_ids.reshape(-1, user_ids.shape[0])
+    return (U, I, user_biases, item_biases, urows.contiguous(), irows.reshape(item_2d.numel(), -1).contiguous(),
+            user_ids.to(torch.int64), item_2d.to(torch.int64).contiguous(), dtype(uscale), dtype(iscale))
+
+
 def bilinear_scores(user_layer: torch.nn.Module, item_layer: torch.nn.Module, user_biases: torch.Tensor,
                     item_biases: torch.Tensor, user_ids: torch.Tensor,
                     item_ids: torch.Tensor) -> torch.Tensor | None:
@@ -173,17 +208,5 @@ def bilinear_scores(user_layer: torch.nn.Module, item_layer: torch.nn.Module, us
         Scores of ``item_ids``'s shape, differentiable in all four tables; None when the kernel does not
         apply (see the module notes), so the caller computes them itself.
     """
-    if not available() or user_ids.dim() != 1 or item_ids.dim() not in (1, 2) \
-            or item_ids.shape[-1] != user_ids.shape[0]:
-        return None
-    users = getattr(user_layer, "gather_rows", lambda ids: None)(user_ids)
-    items = getattr(item_layer, "gather_rows", lambda ids: None)(item_ids)
-    if users is None or items is None or not _usable(users[0].dtype, users[0], items[0], user_biases, item_biases):
-        return None
-    (U, urows, uscale), (I, irows, iscale) = users, items
-    dtype = _SCALARS[U.dtype]
-    item_2d = item_ids.reshape(-1, user_ids.shape[0])
-    scores = _BilinearScores.apply(U, I, user_biases, item_biases, urows.contiguous(),
-                                   irows.reshape(item_2d.numel(), -1).contiguous(), user_ids.to(torch.int64),
-                                   item_2d.to(torch.int64).contiguous(), dtype(uscale), dtype(iscale))
-    return scores.view(item_ids.shape)
+    plan = gather_plan(user_layer, item_layer, user_biases, item_biases, user_ids, item_ids)
+    return None if plan is None else _BilinearScores.apply(*plan).view(item_ids.shape)

@@ -15,6 +15,7 @@ from bloombench.checks import check_int
 from bloombench.data.interactions import Interactions
 from bloombench.layers.frequency import count_ids
 from bloombench.models.base import Model
+from bloombench.models.fused_adam import FusedAdamStep
 from bloombench.models.inputs import as_id_tensor, check_id_range, check_training_data
 from bloombench.models.losses import get_implicit_loss, regression_loss
 from bloombench.models.representations import BilinearNet, EmbeddingFactory
@@ -123,15 +124,23 @@ class ImplicitFactorizationModel(_FactorizationBase):
         net, num_items, n_neg, loss_fn = self.network, self.num_items, self.n_negatives, self._loss_fn
         adaptive = self.loss == "adaptive_hinge"
 
-        def batch_loss(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
+        def scored_items(batch: tuple[torch.Tensor, ...],
+                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            """Users ``(B,)`` and their items ``(1 + n_neg, B)``: the positive, then sampled negatives."""
             batch_users, batch_items = batch
             negatives = sample_items(num_items, (n_neg, len(batch_users)), generator=generator)
+            return batch_users, torch.cat([batch_items.unsqueeze(0), negatives])
+
+        def batch_loss(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> torch.Tensor:
             # One forward for the positives and the negatives: each user is embedded once and every item
             # lookup (and its backward) is one call, where two calls cost twice the per-call overhead.
-            scores = net(batch_users, torch.cat([batch_items.unsqueeze(0), negatives]))
+            scores = net(*scored_items(batch, generator))
             return loss_fn(scores[0], scores[1:] if adaptive else scores[1])
 
-        return train(net, (users, items), batch_loss, options, callback=callback, desc=type(self).__name__)
+        fused = FusedAdamStep.maybe(net, self.loss, n_neg, options)
+        step = None if fused is None else lambda batch, generator: fused(*scored_items(batch, generator))
+        return train(net, (users, items), batch_loss, options, callback=callback, desc=type(self).__name__,
+                     step=step)
 
     @torch.no_grad()
     def predict_scores(self, user_ids: torch.Tensor | np.ndarray) -> torch.Tensor:

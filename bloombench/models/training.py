@@ -65,6 +65,8 @@ __all__ = [
 OPTIMIZERS = ("adam", "adam-sparse", "adagrad", "sgd")
 
 BatchLoss = Callable[[tuple[torch.Tensor, ...], torch.Generator], torch.Tensor]
+#: ``step(batch, generator) -> mean loss``: a batch's whole update in one call (see :func:`train`).
+FusedStep = Callable[[tuple[torch.Tensor, ...], torch.Generator], "float | torch.Tensor"]
 #: ``callback(epoch, history)`` after each epoch (``epoch`` counts from 0); a true return value stops training.
 EpochCallback = Callable[[int, "FitHistory"], "bool | None"]
 
@@ -317,6 +319,7 @@ def train(
     *,
     callback: EpochCallback | None = None,
     desc: str = "fit",
+    step: FusedStep | None = None,
 ) -> FitHistory:
     """Train ``net`` (already on ``options.device``) by minibatch gradient descent.
 
@@ -343,6 +346,10 @@ def train(
         epoch's seconds); returning true stops training there (early stopping).
     desc : str
         Label of the progress bar.
+    step : callable, optional
+        ``step(batch, generator) -> loss``: one compiled call that does what ``batch_loss``, the backward
+        pass and the options' optimizer would do to ``batch`` (e.g.
+        :class:`~bloombench.models.fused_adam.FusedAdamStep`); given, it replaces them for every batch.
 
     Returns
     -------
@@ -385,6 +392,9 @@ def train(
             leave=False,
         )
         for batch in bar:
+            if step is not None:
+                batch_losses[batch] = step(tuple(t[batch * size : (batch + 1) * size] for t in shuffled), generator)
+                continue
             loss = batch_loss(tuple(t[batch * size : (batch + 1) * size] for t in shuffled), generator)
             net.zero_grad(set_to_none=True)
             loss.backward()

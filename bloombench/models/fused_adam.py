@@ -1,0 +1,161 @@
+"""A whole training step of the bilinear factorization on the CPU in one compiled call: score, loss, backward
+and dense Adam, as FBGEMM fuses the optimizer into an embedding table's backward.
+
+Why: with the fused score kernel (:mod:`bloombench.models.bilinear_kernel`) an ML-100K step still costs
+~0.6 ms on one core, of which the arithmetic is ~0.1 ms: the rest is ~25 torch calls and autograd nodes
+(loss, zero-filled gradients, accumulation) and ``torch.optim.Adam``'s per-step bookkeeping, each a few
+microseconds on these CPUs. One numba function does all of it on the tables' memory.
+
+It runs only where it does exactly what the modules' path does (``batch_loss``, ``backward``,
+``torch.optim.Adam(weight_decay=l2)`` over every trainable parameter): optimizer ``"adam"`` on the CPU, a
+pairwise loss (``pointwise``, ``bpr`` or ``hinge``) with one negative per positive, both tables scaled row
+sums (``gather_rows``) and the net's trainable parameters exactly the two tables and the two biases.
+Adam follows torch's fused CPU update (L2 added to the gradient, ``lerp`` of the first moment, bias
+corrections from the step count, ``eps`` outside the square root) and its defaults (betas 0.9, 0.999,
+eps 1e-8); the tests train both ways and compare. ``BLOOMBENCH_KERNELS=0`` turns it off with the score
+kernel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from bloombench.models.bilinear_kernel import _backward, _compile, _forward, available, gather_plan
+from bloombench.models.representations import BilinearNet
+from bloombench.models.training import FitOptions
+
+__all__ = ["LOSSES", "FusedAdamStep"]
+
+#: Loss name -> the kernel's code for it.
+LOSSES = {"pointwise": 0, "bpr": 1, "hinge": 2}
+#: torch.optim.Adam's defaults, which the modules' path uses.
+BETAS, EPS = (0.9, 0.999), 1e-8
+
+
+@_compile
+def _pair_loss(scores, kind, grad):
+    """Mean loss of the (positive, negative) score pairs ``scores[0], scores[1]``; ``grad`` gets d loss/d scores."""
+    batch = scores.shape[1]
+    total = 0.0
+    for b in range(batch):
+        pos, neg = scores[0, b], scores[1, b]
+        if kind == 0:  # (1 - sigmoid(pos)) + sigmoid(neg)
+            sp, sn = 1 / (1 + math.exp(-pos)), 1 / (1 + math.exp(-neg))
+            total += (1 - sp) + sn
+            grad[0, b], grad[1, b] = -sp * (1 - sp), sn * (1 - sn)
+        elif kind == 1:  # 1 - sigmoid(pos - neg)
+            s = 1 / (1 + math.exp(neg - pos))
+            total += 1 - s
+            grad[0, b] = -s * (1 - s)
+            grad[1, b] = -grad[0, b]
+        else:  # max(0, 1 - pos + neg); torch's clamp passes the gradient at the boundary too
+            margin = 1 - pos + neg
+            total += max(margin, 0.0)
+            grad[0, b] = -1.0 if margin >= 0 else 0.0
+            grad[1, b] = -grad[0, b]
+    for b in range(batch):
+        grad[0, b] /= batch
+        grad[1, b] /= batch
+    return total / batch
+
+
+@_compile
+def _adam(param, grad, exp_avg, exp_avg_sq, step_size, correction2_inv, beta2, keep1, keep2, eps, weight_decay):
+    """torch's fused CPU Adam update of one tensor: 1-D arrays of one length, every scalar in the arrays'
+    precision (a float64 one would turn the loop into float64 and stop it vectorising); ``keep1 = 1 -
+    beta1``, ``keep2 = 1 - beta2``, ``correction2_inv = 1 / sqrt(1 - beta2**step)``."""
+    for i in range(param.shape[0]):  # locals, each array read and written once: the loop vectorises
+        p = param[i]
+        g = grad[i] + weight_decay * p
+        m = exp_avg[i] + keep1 * (g - exp_avg[i])
+        v = beta2 * exp_avg_sq[i] + keep2 * g * g
+        exp_avg[i], exp_avg_sq[i] = m, v
+        param[i] = p - step_size * m / (np.sqrt(v) * correction2_inv + eps)
+
+
+@_compile
+def _step(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, flat, grads, moments, squares,
+          step_size, correction2_inv, beta2, keep1, keep2, eps, weight_decay):
+    scores = np.empty(iids.shape, U.dtype)
+    _forward(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, scores)
+    dscores = np.empty_like(scores)
+    loss = _pair_loss(scores, kind, dscores)
+    for g in grads:
+        g[:] = 0
+    gU, gI = grads[0].reshape(U.shape), grads[1].reshape(I.shape)
+    _backward(dscores, U, I, urows, irows, uids, iids, uscale, iscale, gU, gI, grads[2], grads[3])
+    for t in range(4):
+        _adam(flat[t], grads[t], moments[t], squares[t], step_size, correction2_inv, beta2, keep1, keep2, eps,
+              weight_decay)
+    return loss
+
+
+class FusedAdamStep:
+    """``batch_loss`` + ``backward`` + ``Adam.step`` of a :class:`BilinearNet` as one compiled call.
+
+    Build it with :meth:`maybe` (``tables``: the user and item weights and biases, in that order), which
+    returns None where the fused step would not do exactly what the
+    modules' path does. Call it with a batch's user ids ``(B,)`` and item ids ``(2, B)`` (positives, then
+    negatives); it updates the net's parameters in place and returns the batch's mean loss.
+    """
+
+    def __init__(self, net: BilinearNet, tables: list[torch.Tensor], loss: str, options: FitOptions) -> None:
+        self.net, self.kind = net, LOSSES[loss]
+        dtype = np.float32 if tables[0].dtype == torch.float32 else np.float64
+        # Tuples, not lists: numba takes a tuple of arrays as is, where it would copy a list in and out.
+        self.flat = tuple(t.detach().view(-1).numpy() for t in tables)  # views: updates land in the parameters
+        self.grads = tuple(np.zeros_like(a) for a in self.flat)
+        self.moments = tuple(np.zeros_like(a) for a in self.flat)
+        self.squares = tuple(np.zeros_like(a) for a in self.flat)
+        self.dtype, self.lr = dtype, options.lr
+        beta1, beta2 = BETAS
+        self.hyper = tuple(dtype(h) for h in (beta2, 1 - beta1, 1 - beta2, EPS, options.l2))
+        self.steps = 0
+
+    @classmethod
+    def maybe(cls, net: BilinearNet, loss: str, n_negatives: int, options: FitOptions) -> FusedAdamStep | None:
+        """The fused step of ``net`` trained with ``loss`` and ``options``, or None where it does not apply."""
+        if not (available() and loss in LOSSES and n_negatives == 1 and options.optimizer == "adam"
+                and options.device.type == "cpu"):
+            return None
+        probe = torch.zeros(1, dtype=torch.int64)
+        plan = gather_plan(net.user_embeddings, net.item_embeddings, net.user_biases.weight,
+                           net.item_biases.weight, probe, probe.view(1, 1))
+        if plan is None:
+            return None
+        trainable = {id(p) for p in net.parameters() if p.requires_grad}
+        if trainable != {id(t) for t in plan[:4]} or len(trainable) != 4:
+            return None  # Adam over the net's parameters would update something else too
+        fused = cls(net, list(plan[:4]), loss, options)
+        fused._warm_up(plan)
+        return fused
+
+    def _warm_up(self, plan: tuple) -> None:
+        """Run the kernel once on copies of a one-row problem of the real argument types, so that its
+        compilation (or loading from numba's disk cache) happens now and not inside the first epoch."""
+        U, I = (t.detach()[:1].clone().numpy() for t in plan[:2])
+        biases = [t.detach()[:1].clone().numpy().reshape(-1) for t in plan[2:4]]
+        rows = [np.zeros_like(t.numpy()) for t in plan[4:8]]  # row 0 of every table: in range
+        flat = (U.reshape(-1), I.reshape(-1), *biases)
+        buffers = [tuple(np.zeros_like(a) for a in flat) for _ in range(3)]
+        _step(U, I, *biases, *rows, plan[8], plan[9], self.kind, flat, *buffers, self.dtype(0), self.dtype(1),
+              *self.hyper)
+
+    def __call__(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> float:
+        net = self.net
+        plan = gather_plan(net.user_embeddings, net.item_embeddings, net.user_biases.weight,
+                           net.item_biases.weight, user_ids, item_ids)
+        if plan is None:  # cannot happen for a net that passed maybe(); refuse rather than mix two paths
+            raise RuntimeError("the fused step no longer applies to this net")
+        self.steps += 1
+        beta1, beta2 = BETAS  # bias corrections in double precision, as torch computes them
+        step_size = self.dtype(self.lr / (1 - beta1 ** self.steps))
+        correction2_inv = self.dtype(1 / math.sqrt(1 - beta2 ** self.steps))
+        tables = [t.detach() for t in plan[:4]]
+        arrays = [tables[0].numpy(), tables[1].numpy(), tables[2].view(-1).numpy(), tables[3].view(-1).numpy()]
+        arrays += [t.numpy() for t in plan[4:8]]
+        return _step(*arrays, plan[8], plan[9], self.kind, self.flat, self.grads, self.moments, self.squares,
+                     step_size, correction2_inv, *self.hyper)
