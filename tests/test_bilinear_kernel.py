@@ -204,3 +204,13 @@ def test_fused_step_declines_a_net_with_more_trainable_parameters(monkeypatch):
     net = BilinearNet(USERS, ITEMS, DIM)
     net.extra = torch.nn.Linear(2, 2)  # Adam over net.parameters() would move it too
     assert fused_adam.FusedAdamStep.maybe(net, "bpr", 1, FitOptions()) is None
+
+
+def test_declines_layers_whose_id_range_differs_from_the_biases():
+    """The kernel reads bias rows unchecked: only the layers' own id checks keep those reads in range."""
+    net = BilinearNet(USERS, ITEMS, DIM)
+    net.item_embeddings = torch.nn.Embedding(ITEMS + 5, DIM)  # accepts ids the item biases do not have
+    assert apply_to(net, torch.arange(3), torch.arange(3)) is None
+    open_vocabulary = make_embedding("bloom", None, DIM, num_buckets=16, index="on_the_fly")
+    net.item_embeddings = open_vocabulary
+    assert apply_to(net, torch.arange(3), torch.arange(3)) is None

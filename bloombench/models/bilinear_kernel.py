@@ -176,6 +176,9 @@ def gather_plan(user_layer: torch.nn.Module, item_layer: torch.nn.Module, user_b
     if not available() or user_ids.dim() != 1 or item_ids.dim() not in (1, 2) \
             or item_ids.shape[-1] != user_ids.shape[0]:
         return None
+    if getattr(user_layer, "num_embeddings", None) != user_biases.shape[0] \
+            or getattr(item_layer, "num_embeddings", None) != item_biases.shape[0]:
+        return None  # the layers' id checks must cover the bias rows the kernel reads unchecked
     users, items = _rows_of(user_layer, user_ids), _rows_of(item_layer, item_ids)
     if users is None or items is None or not _usable(users[0].dtype, users[0], items[0], user_biases, item_biases):
         return None

@@ -18,12 +18,13 @@ kernel.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import torch
 
-from bloombench.models.bilinear_kernel import _backward, _compile, _forward, available, gather_plan
+from bloombench.models.bilinear_kernel import _compile, _pool, available, gather_plan
 from bloombench.models.representations import BilinearNet
 from bloombench.models.training import FitOptions
 
@@ -35,30 +36,64 @@ LOSSES = {"pointwise": 0, "bpr": 1, "hinge": 2}
 BETAS, EPS = (0.9, 0.999), 1e-8
 
 
+@functools.partial(_compile, inline="always")
+def _pair_terms(pos, neg, kind):
+    """A pair's loss and its derivatives in the positive and the negative score (Spotlight's losses)."""
+    if kind == 0:  # (1 - sigmoid(pos)) + sigmoid(neg)
+        sp, sn = 1 / (1 + math.exp(-pos)), 1 / (1 + math.exp(-neg))
+        return (1 - sp) + sn, -sp * (1 - sp), sn * (1 - sn)
+    if kind == 1:  # 1 - sigmoid(pos - neg)
+        s = 1 / (1 + math.exp(neg - pos))
+        return 1 - s, -s * (1 - s), s * (1 - s)
+    margin = 1 - pos + neg  # max(0, 1 - pos + neg); torch's clamp passes the gradient at the boundary too
+    slope = 1.0 if margin >= 0 else 0.0
+    return max(margin, 0.0), -slope, slope
+
+
 @_compile
-def _pair_loss(scores, kind, grad):
-    """Mean loss of the (positive, negative) score pairs ``scores[0], scores[1]``; ``grad`` gets d loss/d scores."""
-    batch = scores.shape[1]
+def _pair_pass(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, gU, gI, gbu, gbi):
+    """Mean loss of the pairs (user b, item ``iids[0, b]``) vs (user b, item ``iids[1, b]``), and its gradient
+    added into ``gU, gI, gbu, gbi``: one pass, each looked-up row read once and its gradient written once
+    (a pair's gradient needs only its own two scores)."""
+    batch = iids.shape[1]
+    dim = U.shape[1]
+    u = np.empty(dim, U.dtype)
+    vp = np.empty(dim, U.dtype)
+    vn = np.empty(dim, U.dtype)
+    typed = np.empty(2, U.dtype)  # casts the (float64) loss derivatives to the tables' precision
     total = 0.0
     for b in range(batch):
-        pos, neg = scores[0, b], scores[1, b]
-        if kind == 0:  # (1 - sigmoid(pos)) + sigmoid(neg)
-            sp, sn = 1 / (1 + math.exp(-pos)), 1 / (1 + math.exp(-neg))
-            total += (1 - sp) + sn
-            grad[0, b], grad[1, b] = -sp * (1 - sp), sn * (1 - sn)
-        elif kind == 1:  # 1 - sigmoid(pos - neg)
-            s = 1 / (1 + math.exp(neg - pos))
-            total += 1 - s
-            grad[0, b] = -s * (1 - s)
-            grad[1, b] = -grad[0, b]
-        else:  # max(0, 1 - pos + neg); torch's clamp passes the gradient at the boundary too
-            margin = 1 - pos + neg
-            total += max(margin, 0.0)
-            grad[0, b] = -1.0 if margin >= 0 else 0.0
-            grad[1, b] = -grad[0, b]
-    for b in range(batch):
-        grad[0, b] /= batch
-        grad[1, b] /= batch
+        _pool(U, urows, b, uscale, u)
+        _pool(I, irows, b, iscale, vp)
+        _pool(I, irows, batch + b, iscale, vn)
+        dot_p = np.float32(0)
+        dot_n = np.float32(0)
+        for c in range(dim):
+            dot_p += u[c] * vp[c]
+            dot_n += u[c] * vn[c]
+        user_bias = bu[uids[b]]
+        loss, grad_p, grad_n = _pair_terms(dot_p + user_bias + bi[iids[0, b]],
+                                           dot_n + user_bias + bi[iids[1, b]], kind)
+        total += loss
+        typed[0], typed[1] = grad_p / batch, grad_n / batch
+        grad_p, grad_n = typed[0], typed[1]
+        gbu[uids[b]] += grad_p + grad_n
+        gbi[iids[0, b]] += grad_p
+        gbi[iids[1, b]] += grad_n
+        step_p, step_n = grad_p * iscale, grad_n * iscale
+        for j in range(irows.shape[1]):
+            r = irows[b, j]
+            for c in range(dim):
+                gI[r, c] += step_p * u[c]
+            r = irows[batch + b, j]
+            for c in range(dim):
+                gI[r, c] += step_n * u[c]
+        for c in range(dim):  # reuse vp for the user's gradient: grad_p * vp + grad_n * vn
+            vp[c] = uscale * (grad_p * vp[c] + grad_n * vn[c])
+        for j in range(urows.shape[1]):
+            r = urows[b, j]
+            for c in range(dim):
+                gU[r, c] += vp[c]
     return total / batch
 
 
@@ -79,14 +114,10 @@ def _adam(param, grad, exp_avg, exp_avg_sq, step_size, correction2_inv, beta2, k
 @_compile
 def _step(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, flat, grads, moments, squares,
           step_size, correction2_inv, beta2, keep1, keep2, eps, weight_decay):
-    scores = np.empty(iids.shape, U.dtype)
-    _forward(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, scores)
-    dscores = np.empty_like(scores)
-    loss = _pair_loss(scores, kind, dscores)
     for g in grads:
         g[:] = 0
-    gU, gI = grads[0].reshape(U.shape), grads[1].reshape(I.shape)
-    _backward(dscores, U, I, urows, irows, uids, iids, uscale, iscale, gU, gI, grads[2], grads[3])
+    loss = _pair_pass(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind,
+                      grads[0].reshape(U.shape), grads[1].reshape(I.shape), grads[2], grads[3])
     for t in range(4):
         _adam(flat[t], grads[t], moments[t], squares[t], step_size, correction2_inv, beta2, keep1, keep2, eps,
               weight_decay)
@@ -123,7 +154,7 @@ class FusedAdamStep:
             return None
         probe = torch.zeros(1, dtype=torch.int64)
         plan = gather_plan(net.user_embeddings, net.item_embeddings, net.user_biases.weight,
-                           net.item_biases.weight, probe, probe.view(1, 1))
+                           net.item_biases.weight, probe, torch.zeros(2, 1, dtype=torch.int64))  # one pair
         if plan is None:
             return None
         trainable = {id(p) for p in net.parameters() if p.requires_grad}
@@ -146,6 +177,8 @@ class FusedAdamStep:
 
     def __call__(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> float:
         net = self.net
+        if item_ids.dim() != 2 or item_ids.shape[0] != 2:  # the kernel reads exactly two items per user
+            raise ValueError(f"item_ids must be (2, batch): positives, then negatives; got {tuple(item_ids.shape)}")
         plan = gather_plan(net.user_embeddings, net.item_embeddings, net.user_biases.weight,
                            net.item_biases.weight, user_ids, item_ids)
         if plan is None:  # cannot happen for a net that passed maybe(); refuse rather than mix two paths
