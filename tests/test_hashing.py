@@ -312,6 +312,7 @@ def test_farmhash64_equals_cityhash64_on_eight_byte_keys() -> None:
 def test_importing_hashing_does_not_import_torch() -> None:
     # The command line lists hash names without loading torch; a torch name loads it on first use.
     script = ("import sys, bloombench.hashing as h; assert 'torch' not in sys.modules, 'imported torch'; "
+              "assert 'numba' not in sys.modules, 'imported numba'; "
               "h.available_hashes(); h.hash_ids([1, 2], seed=3); h.bucket_matrix([1], seeds=[1], num_buckets=5); "
               "assert 'torch' not in sys.modules, 'numpy hashing imported torch'; "
               "h.bucket_matrix_torch; assert 'torch' in sys.modules")
@@ -338,3 +339,31 @@ def test_unchecked_family_methods_equal_the_checked_functions(name: str, signed:
     np.testing.assert_array_equal(got.numpy(), expected)
     np.testing.assert_array_equal(family.hash_torch(torch.from_numpy(ids), 5, 2000).numpy().view(np.uint64),
                                   hash_ids(ids, seed=5, name=name, vocab_size=2000))
+
+
+@pytest.mark.parametrize("key_bytes", [8, 4])
+@pytest.mark.parametrize("signed", [False, True])
+def test_compiled_murmur3_buckets_equal_the_numpy_kernel(key_bytes: int, signed: bool) -> None:
+    from bloombench.hashing import compiled
+    from bloombench.hashing.murmur3 import murmur3_32_flat
+    from bloombench.hashing.registry import _reduce
+
+    rng = np.random.default_rng(0)
+    high = 2**31 - 1 if key_bytes == 4 else 2**63 - 1
+    ids = np.concatenate([rng.integers(0, high, 3_000), [0, 1, high]]).astype(np.int64)
+    seeds = [0, 1, 12_345, 2**32 - 1]
+    for num_buckets in (1, 7, 1_000, 2**31 + 11, 2**40 + 3):
+        got = compiled.murmur3_buckets(ids, seeds, num_buckets, signed, key_bytes)
+        if got is None:
+            pytest.skip("numba is not importable")
+        want = _reduce(murmur3_32_flat(ids, seeds, key_bytes), num_buckets, signed)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+
+
+def test_murmur3_bucket_matrix_without_the_compiled_kernel_is_the_same(monkeypatch) -> None:
+    ids = np.arange(0, 5_000_000, 997)
+    compiled_path = bucket_matrix(ids, seeds=[3, 4, 5], num_buckets=1_234, name="murmur3")
+    monkeypatch.setenv("BLOOMBENCH_KERNELS", "0")
+    np.testing.assert_array_equal(bucket_matrix(ids, seeds=[3, 4, 5], num_buckets=1_234, name="murmur3"),
+                                  compiled_path)

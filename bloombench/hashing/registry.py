@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bloombench.checks import check_int
+from bloombench.hashing import compiled
 from bloombench.hashing import families as fam
 from bloombench.hashing.murmur3 import murmur3_32_flat
 from bloombench.hashing.validation import check_seed
@@ -59,6 +60,10 @@ class HashFamily:
     numpy_multi_fn, torch_multi_fn : callable or None
         Unchecked kernels hashing under k seeds in one pass, ``(flat ids, seeds) -> (n, k)``, where the
         family has one (murmur3); otherwise the seeds are hashed one after the other.
+    bucket_fn : callable, optional
+        ``(flat ids, seeds, num_buckets, signed) -> (n, k) int64 buckets or None``: a compiled kernel that
+        hashes and reduces in one pass (murmur3, :mod:`bloombench.hashing.compiled`); None from it (no
+        numba) falls back to hashing then reducing.
     key_bytes : int
         Bytes of the id's little-endian two's-complement encoding that reach the hash: 4 for
         ``murmur3_int32`` (ids must fit int32), 8 for every other family. The md5/sha families hash a
@@ -77,6 +82,7 @@ class HashFamily:
     numpy_multi_fn: Callable[[np.ndarray, list[int]], np.ndarray] | None = None
     torch_multi_fn: Callable[[torch.Tensor, list[int]], torch.Tensor] | None = None
     key_bytes: int = 8
+    bucket_fn: Callable[[np.ndarray, Sequence[int], int, bool], np.ndarray | None] | None = None
 
     def __reduce__(self) -> tuple[Callable[[str], HashFamily], tuple[str]]:
         # Pickled (and deep-copied) by name: the kernels are closures, and a layer holding its resolved
@@ -100,6 +106,9 @@ class HashFamily:
         """Unchecked :func:`~bloombench.hashing.bucket_matrix`: int64 ``(*ids.shape, k)`` buckets of int ids."""
         arr = np.asarray(ids, dtype="<i8", order="C")
         flat = arr.reshape(-1)
+        buckets = None if self.bucket_fn is None else self.bucket_fn(flat, seeds, num_buckets, signed)
+        if buckets is not None:
+            return buckets.reshape(*arr.shape, len(seeds))
         if self.numpy_multi_fn is not None:
             values = self.numpy_multi_fn(flat, seeds)
         else:
@@ -152,6 +161,7 @@ def _murmur3(key_bytes: int) -> dict[str, Any]:
         numpy_multi_fn=functools.partial(murmur3_32_flat, key_bytes=key_bytes),
         torch_multi_fn=on_torch,
         key_bytes=key_bytes,
+        bucket_fn=functools.partial(compiled.murmur3_buckets, key_bytes=key_bytes),
     )
 
 
