@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from bloombench.layers import BloomEmbedding, FullEmbedding, HashEmbedding, QREmbedding
-from bloombench.layers import lookup
+from bloombench.layers import compiled, lookup
 from bloombench.layers.lookup import bag_lookup, row_lookup
 
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
@@ -104,15 +104,24 @@ def _backward_nodes(out: torch.Tensor) -> set[str]:
     return names
 
 
-def test_cpu_training_uses_the_scatter_backward_and_other_cases_use_torch() -> None:
+def test_cpu_training_uses_the_scatter_backward_and_other_cases_use_torch(monkeypatch) -> None:
     weight, _, generator = weights_and_grad()
     bags = torch.randint(0, 50, (40, 4), generator=generator)
     w = weight.clone().requires_grad_(True)
-    # Without a padding row: index_select, whose backward is torch's C++ scatter (no embedding backward).
-    for out in (bag_lookup(w, bags, mode="mean"), bag_lookup(w, bags, mode="sum", per_sample_weights=torch.ones(40, 4)),
-                row_lookup(w, bags[:, 0])):
+    # Without a padding row, a large lookup (the fixture makes every lookup large): the compiled kernels.
+    if compiled.available():
+        for out in (bag_lookup(w, bags, mode="mean"), row_lookup(w, bags[:, 0])):
+            assert "_CompiledBagBackward" in _backward_nodes(out)
+    # Per-sample weights, or the kernels off: index_select, whose backward is torch's C++ scatter.
+    cases = [lambda: bag_lookup(w, bags, mode="sum", per_sample_weights=torch.ones(40, 4))]
+    monkeypatch.setenv(compiled.ENV_VAR, "0")
+    cases += [lambda: bag_lookup(w, bags, mode="mean"), lambda: row_lookup(w, bags[:, 0])]
+    for case in cases:
+        out = case()
         assert "IndexSelectBackward0" in _backward_nodes(out)
-        assert not {"EmbeddingBackward0", "EmbeddingBagBackward0", "_ScatterLookupBackward"} & _backward_nodes(out)
+        assert not {"EmbeddingBackward0", "EmbeddingBagBackward0", "_ScatterLookupBackward",
+                    "_CompiledBagBackward"} & _backward_nodes(out)
+    monkeypatch.delenv(compiled.ENV_VAR)
     # With one: the Python scatter backward, which skips the padding row.
     assert type(bag_lookup(w, bags, mode="mean", padding_idx=3).grad_fn).__name__ == "_ScatterLookupBackward"
     view = row_lookup(w, bags[:, 0], padding_idx=3).grad_fn  # the lookup, then a view to the ids' shape
@@ -164,3 +173,25 @@ def test_layers_train_as_with_torchs_dense_backward(make, monkeypatch: pytest.Mo
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], msg=name)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 3])
+@pytest.mark.parametrize("mode", ["sum", "mean", None])
+def test_compiled_kernels_give_the_torch_paths_results(padding_idx, mode, monkeypatch) -> None:
+    """The compiled gather/scatter against the pure-torch path (``BLOOMBENCH_KERNELS=0``), int32 rows too."""
+    if not compiled.available():
+        pytest.skip("numba is not importable")
+    weight, _, generator = weights_and_grad(rows=50, dim=6, n=40)
+    for dtype in (torch.int64, torch.int32):
+        bags = torch.randint(0, 50, (40, 4), generator=generator).to(dtype)
+        grad = torch.randn(40, 6, generator=generator)
+        results = {}
+        for flag in ("1", "0"):
+            monkeypatch.setenv(compiled.ENV_VAR, flag)
+            if mode is None:
+                fn = lambda w: row_lookup(w, bags[:, 0], padding_idx=padding_idx)  # noqa: E731
+            else:
+                fn = lambda w: bag_lookup(w, bags, mode=mode, padding_idx=padding_idx)  # noqa: E731
+            results[flag] = grad_of(fn, weight, grad)
+        torch.testing.assert_close(results["1"][0], results["0"][0])
+        torch.testing.assert_close(results["1"][1], results["0"][1])

@@ -7,11 +7,9 @@ does it: a compiled loop gathers each id's k rows, pools them, takes the dot pro
 its backward recomputes the pooled vectors and scatters the gradients into dense zeroed tables (the
 gradients ``Adam`` expects), touching only looked-up rows.
 
-The compiler is numba (a maintained LLVM JIT with a wheel for every platform torch supports, so it
-installs like any dependency, and its compiled code is cached on disk: the first call in a fresh
-environment costs ~2 s, later processes load it in milliseconds). A C++ extension would need the torch
-headers and ~1 min of compilation on a fresh machine; ``torch.compile`` of the training step was measured
-slower to build (29 s) and no faster per step here.
+The compiler is numba, with the settings of :mod:`bloombench.layers.compiled` (why numba: there). A C++
+extension would need the torch headers and ~1 min of compilation on a fresh machine; ``torch.compile`` of
+the training step was measured slower to build (29 s) and no faster per step here.
 
 The kernel applies only where it computes exactly what the modules would: CPU float32/float64 tables
 with dense gradients, each table a scaled row sum (:meth:`~bloombench.layers.base.CompressedEmbedding.
@@ -22,57 +20,23 @@ both. Summation order differs from torch's, so results agree to float rounding, 
 
 from __future__ import annotations
 
-import functools
-import os
-from typing import Any
-
 import numpy as np
 import torch
 
+from bloombench.layers.compiled import ENV_VAR, available, compile_kernel, pool
+
 __all__ = ["ENV_VAR", "available", "bilinear_scores", "gather_plan"]
-
-#: Set to "0" to turn the kernel off (the modules' reference path runs instead).
-ENV_VAR = "BLOOMBENCH_KERNELS"
-
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps a broken install usable
-    njit = None
-
-
-def _compile(function: Any, **options: Any) -> Any:
-    # fastmath lets LLVM vectorise the dot products and row updates (reassociated sums), and numpy's error
-    # model drops the zero check Python semantics put before every division, which blocks vectorising
-    # (Adam's update: 132 vs 15 us for 54 k floats). Explicit loops: numba allocates a temporary for an
-    # array expression such as ``a[r] += s * u``.
-    jit = njit(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy",
-               **options) if njit else None
-    return function if jit is None else jit(function)
-
-
-@functools.partial(_compile, inline="always")  # a call per bag would cost more than the bag
-def _pool(table, rows, i, scale, out):  # out = scale * (sum of the rows rows[i, :] of table)
-    dim = out.shape[0]
-    for c in range(dim):
-        out[c] = 0
-    for j in range(rows.shape[1]):  # indices, not a view rows[i]: a view per bag costs reference counting
-        r = rows[i, j]
-        for c in range(dim):
-            out[c] += table[r, c]
-    for c in range(dim):
-        out[c] *= scale
 
 
 # The item side is never pooled into a temporary: scale * sum_j (u . I[r_j]) is the same dot product and
 # half the memory traffic (21 vs 34 us for ML-100K's 3,072 items, k = 1).
-@_compile
+@compile_kernel
 def _forward(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, out):
     n, batch = iids.shape
     dim = U.shape[1]
     u = np.empty(dim, U.dtype)
     for b in range(batch):
-        _pool(U, urows, b, uscale, u)
+        pool(U, urows, b, uscale, u)
         for s in range(n):
             item = s * batch + b
             dot = np.float32(0)  # a literal start (not u[0] * v[0]) keeps the loop vectorised
@@ -83,14 +47,14 @@ def _forward(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, out):
             out[s, b] = dot * iscale + bu[uids[b]] + bi[iids[s, b]]
 
 
-@_compile
+@compile_kernel
 def _backward(g, U, I, urows, irows, uids, iids, uscale, iscale, gU, gI, gbu, gbi):
     n, batch = iids.shape
     dim = U.shape[1]
     u = np.empty(dim, U.dtype)
     gu = np.empty(dim, U.dtype)
     for b in range(batch):
-        _pool(U, urows, b, uscale, u)
+        pool(U, urows, b, uscale, u)
         for c in range(dim):
             gu[c] = 0
         total = np.float32(0)
@@ -111,11 +75,6 @@ def _backward(g, U, I, urows, irows, uids, iids, uscale, iscale, gU, gI, gbu, gb
             r = urows[b, j]
             for c in range(dim):
                 gU[r, c] += uscale * gu[c]
-
-
-def available() -> bool:
-    """Whether the kernel may run: numba importable and ``BLOOMBENCH_KERNELS`` not "0"."""
-    return njit is not None and os.environ.get(ENV_VAR, "1") != "0"
 
 
 def _arrays(*tensors: torch.Tensor) -> list[np.ndarray]:

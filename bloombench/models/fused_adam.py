@@ -18,13 +18,13 @@ kernel.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import torch
 
-from bloombench.models.bilinear_kernel import _compile, _pool, available, gather_plan
+from bloombench.layers.compiled import available, compile_kernel, pool
+from bloombench.models.bilinear_kernel import gather_plan
 from bloombench.models.representations import BilinearNet
 from bloombench.models.training import FitOptions
 
@@ -36,7 +36,7 @@ LOSSES = {"pointwise": 0, "bpr": 1, "hinge": 2}
 BETAS, EPS = (0.9, 0.999), 1e-8
 
 
-@functools.partial(_compile, inline="always")
+@compile_kernel(inline="always")
 def _pair_terms(pos, neg, kind):
     """A pair's loss and its derivatives in the positive and the negative score (Spotlight's losses)."""
     if kind == 0:  # (1 - sigmoid(pos)) + sigmoid(neg)
@@ -50,7 +50,7 @@ def _pair_terms(pos, neg, kind):
     return max(margin, 0.0), -slope, slope
 
 
-@_compile
+@compile_kernel
 def _pair_pass(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, gU, gI, gbu, gbi):
     """Mean loss of the pairs (user b, item ``iids[0, b]``) vs (user b, item ``iids[1, b]``), and its gradient
     added into ``gU, gI, gbu, gbi``: one pass, each looked-up row read once and its gradient written once
@@ -63,9 +63,9 @@ def _pair_pass(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, gU,
     typed = np.empty(2, U.dtype)  # casts the (float64) loss derivatives to the tables' precision
     total = 0.0
     for b in range(batch):
-        _pool(U, urows, b, uscale, u)
-        _pool(I, irows, b, iscale, vp)
-        _pool(I, irows, batch + b, iscale, vn)
+        pool(U, urows, b, uscale, u)
+        pool(I, irows, b, iscale, vp)
+        pool(I, irows, batch + b, iscale, vn)
         dot_p = np.float32(0)
         dot_n = np.float32(0)
         for c in range(dim):
@@ -97,7 +97,7 @@ def _pair_pass(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, gU,
     return total / batch
 
 
-@_compile
+@compile_kernel
 def _adam(param, grad, exp_avg, exp_avg_sq, step_size, correction2_inv, beta2, keep1, keep2, eps, weight_decay):
     """torch's fused CPU Adam update of one tensor: 1-D arrays of one length, every scalar in the arrays'
     precision (a float64 one would turn the loop into float64 and stop it vectorising); ``keep1 = 1 -
@@ -111,7 +111,7 @@ def _adam(param, grad, exp_avg, exp_avg_sq, step_size, correction2_inv, beta2, k
         param[i] = p - step_size * m / (np.sqrt(v) * correction2_inv + eps)
 
 
-@_compile
+@compile_kernel
 def _step(U, I, bu, bi, urows, irows, uids, iids, uscale, iscale, kind, flat, grads, moments, squares,
           step_size, correction2_inv, beta2, keep1, keep2, eps, weight_decay):
     for g in grads:
