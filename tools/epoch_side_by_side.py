@@ -53,7 +53,8 @@ print(json.dumps(out))
 
 def _run(tree: Path, epochs: int) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(CASES), str(epochs)], check=True,
-                          capture_output=True, text=True, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+                          cwd=tree)  # python -c puts the working directory first on sys.path: the tree's own
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
