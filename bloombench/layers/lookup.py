@@ -7,12 +7,11 @@ the weight gradient is instead one ``index_add_`` of the (scaled) output gradien
 same sums. Without a padding row that is ``index_select`` (and a sum or mean over each bag's rows), whose
 backward torch runs in C++: fwd+bwd 1.5-2x faster than ``F.embedding``, 1.5-2x than ``F.embedding_bag``
 (bags of 4) and 2-4x for a bias column, at 1,024-2,048 ids on tables of 943-3,706 rows, one thread. From
-With the compiled kernels of :mod:`bloombench.layers.compiled` (the default) a Python ``autograd.Function``
-pays off at every size: without a padding row it gathers and pools in one pass and scatters into the
-zeroed gradient (a Bloom step of 65,536 ids on a 2e6-row table: 34 vs 47 ms, one thread), with one it
-scatters by the same kernel, skipping the padding entries. With the kernels off, the padding path's
-Function scatters by ``index_add_`` from ``SCATTER_MIN_ENTRIES`` looked-up rows. CUDA, sparse gradients and calls without
-autograd use torch's fused functions unchanged.
+``SCATTER_MIN_ENTRIES`` looked-up rows a Python ``autograd.Function`` pays off: without a padding row it
+runs the compiled gather and scatter of :mod:`bloombench.layers.compiled` (a Bloom step of 65,536 ids on a
+2e6-row table: 34 vs 47 ms, one thread), with one it scatters by the same kernel, skipping the padding
+entries (by ``index_add_`` with the kernels off). CUDA, sparse gradients and calls without autograd use
+torch's fused functions unchanged.
 """
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ __all__ = ["BAG_MODES", "SCATTER_MIN_ENTRIES", "bag_lookup", "row_lookup"]
 
 #: How a bag's rows combine.
 BAG_MODES = ("sum", "mean")
-#: Fewest looked-up rows (ids x rows per id) for the scatter backward by ``index_add_`` (the compiled
-#: kernels off): below, the Python ``autograd.Function``'s ~0.1 ms overhead outweighs its gain (full
-#: table, 256 ids: 0.17 vs 0.26 ms).
+#: Fewest looked-up rows (ids x rows per id) for the scatter backward: below, the Python
+#: ``autograd.Function``'s ~0.1 ms overhead outweighs its gain (full table, 256 ids: 0.17 vs 0.26 ms).
 SCATTER_MIN_ENTRIES = 8192
 
 
@@ -39,8 +37,7 @@ def _dense_cpu_backward(weight: torch.Tensor, sparse: bool) -> bool:
 
 
 def _use_scatter_backward(weight: torch.Tensor, rows: torch.Tensor, sparse: bool) -> bool:
-    # With the compiled scatter the Function pays off at any size; torch's index_add_ only from the threshold.
-    return _dense_cpu_backward(weight, sparse) and (rows.numel() >= SCATTER_MIN_ENTRIES or _use_compiled(weight, sparse))
+    return _dense_cpu_backward(weight, sparse) and rows.numel() >= SCATTER_MIN_ENTRIES
 
 
 def _gather(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -53,12 +50,14 @@ def _gather(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 _COMPILED_DTYPES = (torch.float32, torch.float64)
 
 
-def _use_compiled(weight: torch.Tensor, sparse: bool) -> bool:
-    """Dense CPU training lookups go through the compiled gather and scatter, whatever their size: fwd+bwd
-    98 vs 113 us for 256 ids of a 1,682-row table, 215 vs 463 us for 1,024 bags of 4, 2.9 vs 4.6 ms for
-    4,096 bags of 4 on 2e5 rows (one thread, against ``index_select`` and its C++ backward)."""
-    return (_dense_cpu_backward(weight, sparse) and compiled.available() and weight.dtype in _COMPILED_DTYPES
-            and weight.is_contiguous())
+def _use_compiled(weight: torch.Tensor, rows: torch.Tensor, sparse: bool) -> bool:
+    """Large dense CPU lookups go through the compiled gather and scatter (4,096 bags of 4 on 2e5 rows:
+    2.9 vs 4.6 ms fwd+bwd, one thread, against ``index_select`` and its C++ backward). Below
+    ``SCATTER_MIN_ENTRIES`` rows ``index_select`` stays: alone the Function looked faster from 256 ids (98
+    vs 113 us), but inside training steps it was slower (QR factorization epochs 224 vs 180 ms; the bias
+    columns of a sparse-gradient model 400 vs 313 ms)."""
+    return (_use_scatter_backward(weight, rows, sparse) and compiled.available()
+            and weight.dtype in _COMPILED_DTYPES and weight.is_contiguous())
 
 
 def _scalar(weight: torch.Tensor, value: float) -> np.floating:
@@ -165,7 +164,7 @@ def row_lookup(weight: torch.Tensor, ids: torch.Tensor, *, padding_idx: int | No
     torch.Tensor
         ``(*ids.shape, dim)``.
     """
-    if padding_idx is None and _use_compiled(weight, sparse):
+    if padding_idx is None and _use_compiled(weight, ids, sparse):
         return _CompiledBag.apply(weight, ids.reshape(-1, 1), 1.0).view(*ids.shape, weight.shape[1])
     if padding_idx is None and _dense_cpu_backward(weight, sparse):
         return _gather(weight, ids)
@@ -205,7 +204,7 @@ def bag_lookup(weight: torch.Tensor, bags: torch.Tensor, *, mode: str, padding_i
         raise ValueError(f"bags must be 2-D (n, k), got shape {tuple(bags.shape)}")
     if per_sample_weights is not None and mode != "sum":
         raise ValueError(f"per_sample_weights need mode='sum', got mode={mode!r}")
-    if padding_idx is None and per_sample_weights is None and _use_compiled(weight, sparse):
+    if padding_idx is None and per_sample_weights is None and _use_compiled(weight, bags, sparse):
         return _CompiledBag.apply(weight, bags, 1.0 if mode == "sum" else 1.0 / bags.shape[1])
     if padding_idx is None and _dense_cpu_backward(weight, sparse):
         rows = _gather(weight, bags)
