@@ -20,7 +20,16 @@ import numpy as np
 
 from bloombench.hashing.murmur3 import C1, C2, F1, F2, N
 
-__all__ = ["murmur3_buckets"]
+__all__ = ["ENV_VAR", "enabled", "murmur3_buckets"]
+
+#: Set to "0" to turn every compiled kernel of the package off (their pure-numpy/torch reference paths run
+#: instead). Owned here, the lowest floor with a compiled kernel; :mod:`bloombench.layers.compiled` reads it.
+ENV_VAR = "BLOOMBENCH_KERNELS"
+
+
+def enabled() -> bool:
+    """Whether ``BLOOMBENCH_KERNELS`` allows compiled kernels (numba's presence is each caller's check)."""
+    return os.environ.get(ENV_VAR, "1") != "0"
 
 # uint64 constants: numba would turn a uint64 combined with a Python int (int64) into a float64.
 _U = np.uint64
@@ -74,7 +83,7 @@ def murmur3_buckets(flat: np.ndarray, seeds: Sequence[int], num_buckets: int, si
     :mod:`bloombench.hashing.registry`. Unchecked, as that kernel: seeds in ``[0, 2**32)``, ``key_bytes``
     in ``{4, 8}`` (4: ids that fit int32), ``num_buckets`` in ``[1, 2**63)``.
     """
-    if os.environ.get("BLOOMBENCH_KERNELS", "1") == "0" or num_buckets >= 2**63:
+    if not enabled() or num_buckets >= 2**63:
         return None
     kernel = _kernel()
     if kernel is None:

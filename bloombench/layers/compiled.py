@@ -16,23 +16,27 @@ torch's ``index_add_`` costs ~36 ns per 128-byte row), and the bilinear net's fu
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
+
+import numpy as np
+import torch
+
+from bloombench.hashing.compiled import ENV_VAR, enabled
 
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps a broken install usable
     njit = None
 
-__all__ = ["ENV_VAR", "available", "bag_forward", "bag_scatter", "compile_kernel", "pool"]
+__all__ = ["ENV_VAR", "SCALARS", "available", "bag_forward", "bag_scatter", "compile_kernel", "pool"]
 
-#: Set to "0" to turn the compiled kernels off (the modules' reference path runs instead).
-ENV_VAR = "BLOOMBENCH_KERNELS"
+#: numpy scalar type of each table dtype the kernels take: scalars go in the tables' precision.
+SCALARS = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def available() -> bool:
     """Whether compiled kernels may run: numba importable and ``BLOOMBENCH_KERNELS`` not "0"."""
-    return njit is not None and os.environ.get(ENV_VAR, "1") != "0"
+    return njit is not None and enabled()
 
 
 def compile_kernel(function: Any = None, **options: Any) -> Any:
@@ -69,16 +73,8 @@ def pool(table, rows, i, scale, out):
 @compile_kernel
 def bag_forward(weight, bags, scale, out):
     """``out[i] = scale * sum_j weight[bags[i, j]]`` for ``(n, k)`` bags."""
-    dim = weight.shape[1]
     for i in range(bags.shape[0]):
-        for c in range(dim):
-            out[i, c] = 0
-        for j in range(bags.shape[1]):
-            r = bags[i, j]
-            for c in range(dim):
-                out[i, c] += weight[r, c]
-        for c in range(dim):
-            out[i, c] *= scale
+        pool(weight, bags, i, scale, out[i])
 
 
 @compile_kernel

@@ -47,9 +47,6 @@ def _gather(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return weight.index_select(0, rows.reshape(-1).to(torch.int64)).view(*rows.shape, weight.shape[1])
 
 
-_COMPILED_DTYPES = (torch.float32, torch.float64)
-
-
 def _use_compiled(weight: torch.Tensor, rows: torch.Tensor, sparse: bool) -> bool:
     """Large dense CPU lookups go through the compiled gather and scatter (4,096 bags of 4 on 2e5 rows:
     2.9 vs 4.6 ms fwd+bwd, one thread, against ``index_select`` and its C++ backward). Below
@@ -57,11 +54,11 @@ def _use_compiled(weight: torch.Tensor, rows: torch.Tensor, sparse: bool) -> boo
     vs 113 us), but inside training steps it was slower (QR factorization epochs 224 vs 180 ms; the bias
     columns of a sparse-gradient model 400 vs 313 ms)."""
     return (_use_scatter_backward(weight, rows, sparse) and compiled.available()
-            and weight.dtype in _COMPILED_DTYPES and weight.is_contiguous())
+            and weight.dtype in compiled.SCALARS and weight.is_contiguous())
 
 
 def _scalar(weight: torch.Tensor, value: float) -> np.floating:
-    return (np.float32 if weight.dtype == torch.float32 else np.float64)(value)
+    return compiled.SCALARS[weight.dtype](value)
 
 
 class _CompiledBag(torch.autograd.Function):
@@ -89,7 +86,8 @@ class _CompiledBag(torch.autograd.Function):
 
 
 class _ScatterLookup(torch.autograd.Function):
-    """``out[i] = combine_j weight[rows[i, j]]``; backward ``grad_weight.index_add_(0, rows, scaled grad)``.
+    """``out[i] = combine_j weight[rows[i, j]]``; backward: the scaled output gradient scattered into the rows
+    (the compiled scatter, or ``index_add_`` with per-sample weights or the kernels off).
 
     Only for lookups with a padding row (those without one take :func:`_gather`). ``mode`` ``None`` is a
     single-row lookup (``rows`` of shape ``(n, 1)``, ``F.embedding`` semantics: the padding row is returned as
@@ -121,22 +119,22 @@ class _ScatterLookup(torch.autograd.Function):
             grad_out = grad_out * scale
         n, k = rows.shape
         dim = grad_out.shape[1]
-        source = grad_out if k == 1 else grad_out.unsqueeze(1).expand(n, k, dim)
         grad_weights = None
-        if per_sample_weights is not None:
-            if ctx.needs_input_grad[4]:
-                # d out_i / d p_ij = W[rows_ij]: one more gather of the bag rows.
-                gathered = F.embedding(rows, weight)
-                grad_weights = (gathered * grad_out.unsqueeze(1)).sum(-1).reshape(per_sample_weights.shape)
-                grad_weights = grad_weights.masked_fill(rows.reshape(grad_weights.shape) == ctx.padding_idx, 0)
-            source = source * per_sample_weights.reshape(n, k, 1)
+        if per_sample_weights is not None and ctx.needs_input_grad[4]:
+            # d out_i / d p_ij = W[rows_ij]: one more gather of the bag rows.
+            gathered = F.embedding(rows, weight)
+            grad_weights = (gathered * grad_out.unsqueeze(1)).sum(-1).reshape(per_sample_weights.shape)
+            grad_weights = grad_weights.masked_fill(rows.reshape(grad_weights.shape) == ctx.padding_idx, 0)
         grad_weight = grad_out.new_zeros(ctx.num_rows, dim)
         if per_sample_weights is None and grad_out.device.type == "cpu" and compiled.available() \
-                and grad_out.dtype in _COMPILED_DTYPES:
+                and grad_out.dtype in compiled.SCALARS:
             # The compiled scatter, skipping the padding entries (the row is zeroed below anyway).
             compiled.bag_scatter(grad_out.contiguous().numpy(), rows.contiguous().numpy(),
                                  _scalar(grad_out, 1.0), ctx.padding_idx, grad_weight.numpy())
         else:
+            source = grad_out if k == 1 else grad_out.unsqueeze(1).expand(n, k, dim)
+            if per_sample_weights is not None:
+                source = source * per_sample_weights.reshape(n, k, 1)
             # int64: index_add_ takes int32 indices (the on-the-fly index) too, but runs ~2x slower with them.
             grad_weight.index_add_(0, rows.reshape(-1).to(torch.int64), source.reshape(n * k, dim))
         # Only padding entries index the padding row: dropping its sum drops exactly their gradient.

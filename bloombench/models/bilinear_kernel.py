@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bloombench.layers.compiled import ENV_VAR, available, compile_kernel, pool
+from bloombench.layers.compiled import ENV_VAR, SCALARS, available, compile_kernel, pool
 
 __all__ = ["ENV_VAR", "available", "bilinear_scores", "gather_plan"]
 
@@ -104,13 +104,9 @@ class _BilinearScores(torch.autograd.Function):
                 None, None, None, None, None, None)
 
 
-#: numpy scalar type of each table dtype the kernel takes (the scales are passed in the tables' precision).
-_SCALARS = {torch.float32: np.float32, torch.float64: np.float64}
-
-
 def _usable(dtype: torch.dtype, *tables: torch.Tensor) -> bool:
     # Cheap attribute checks only: this runs at every training step.
-    return dtype in _SCALARS and all(t.is_cpu and t.dtype is dtype and not t.is_sparse and t.is_contiguous()
+    return dtype in SCALARS and all(t.is_cpu and t.dtype is dtype and not t.is_sparse and t.is_contiguous()
                                      for t in tables)
 
 
@@ -142,7 +138,7 @@ def gather_plan(user_layer: torch.nn.Module, item_layer: torch.nn.Module, user_b
     if users is None or items is None or not _usable(users[0].dtype, users[0], items[0], user_biases, item_biases):
         return None
     (U, urows, uscale), (I, irows, iscale) = users, items
-    dtype = _SCALARS[U.dtype]
+    dtype = SCALARS[U.dtype]
     item_2d = item_ids.reshape(-1, user_ids.shape[0])
     return (U, I, user_biases, item_biases, urows.contiguous(), irows.reshape(item_2d.numel(), -1).contiguous(),
             user_ids.to(torch.int64), item_2d.to(torch.int64).contiguous(), dtype(uscale), dtype(iscale))

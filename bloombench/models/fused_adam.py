@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from bloombench.layers.compiled import available, compile_kernel, pool
+from bloombench.layers.compiled import SCALARS, available, compile_kernel, pool
 from bloombench.models.bilinear_kernel import gather_plan
 from bloombench.models.representations import BilinearNet
 from bloombench.models.training import FitOptions
@@ -135,7 +135,7 @@ class FusedAdamStep:
 
     def __init__(self, net: BilinearNet, tables: list[torch.Tensor], loss: str, options: FitOptions) -> None:
         self.net, self.kind = net, LOSSES[loss]
-        dtype = np.float32 if tables[0].dtype == torch.float32 else np.float64
+        dtype = SCALARS[tables[0].dtype]
         # Tuples, not lists: numba takes a tuple of arrays as is, where it would copy a list in and out.
         self.flat = tuple(t.detach().view(-1).numpy() for t in tables)  # views: updates land in the parameters
         self.grads = tuple(np.zeros_like(a) for a in self.flat)

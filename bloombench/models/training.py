@@ -392,10 +392,11 @@ def train(
             leave=False,
         )
         for batch in bar:
+            chunk = tuple(t[batch * size : (batch + 1) * size] for t in shuffled)
             if step is not None:
-                batch_losses[batch] = step(tuple(t[batch * size : (batch + 1) * size] for t in shuffled), generator)
+                batch_losses[batch] = step(chunk, generator)
                 continue
-            loss = batch_loss(tuple(t[batch * size : (batch + 1) * size] for t in shuffled), generator)
+            loss = batch_loss(chunk, generator)
             net.zero_grad(set_to_none=True)
             loss.backward()
             if optimizers is None:  # built now: the sparse/dense split needs real gradients
